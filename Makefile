@@ -1,0 +1,42 @@
+# rtmpedge: an RTMP origin/edge server on gnet.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+CONFIG  ?=
+
+.PHONY: all build run test test-short fuzz bench vet clean deps deps-test
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+deps-test:
+	@scripts/deps.sh --test
+
+## build: the binaries into bin/
+build: deps
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+## run: the server on its embedded default config (RTMP on :1935), or CONFIG=file
+run: build
+	./bin/rtmpedge $(if $(CONFIG),-c $(CONFIG))
+
+## test: the whole suite: vet, unit tests, fuzz seed corpora, end-to-end tests with real clients, all under -race
+test: deps-test
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## fuzz: run each fuzz target for FUZZTIME (default 60s)
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./amf
+	$(GO) test -run=NONE -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./chunk
+	$(GO) test -run=NONE -fuzz=FuzzServerHandshake -fuzztime=$(FUZZTIME) ./chunk
+
+## bench: micro-benchmarks of the hot path (allocations reported)
+bench:
+	$(GO) test -run=NONE -bench=. -benchmem ./chunk ./edge ./loop ./pool
+
+clean:
+	rm -rf bin

@@ -1,0 +1,64 @@
+// Command rtmpedge is the RTMP origin/edge server.
+//
+//	rtmpedge [-c FILE] [-t] [-v]
+//
+// With no -c it runs on its embedded default configuration: RTMP on :1935
+// and one default vhost in origin mode.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rtmpedge/rtmpedge/conf"
+	"github.com/rtmpedge/rtmpedge/loop"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	configPath := flag.String("c", "", "config file (YAML, JSON or TOML); empty: the embedded default")
+	testOnly := flag.Bool("t", false, "check the config and exit")
+	showVersion := flag.Bool("v", false, "print the version and exit")
+	flag.Parse()
+
+	if *showVersion {
+		fmt.Println("rtmpedge", version)
+		return 0
+	}
+	cfg, err := conf.Load(*configPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rtmpedge: config:", err)
+		return 1
+	}
+	if *testOnly {
+		fmt.Printf("rtmpedge: config %s is ok (%d vhosts, listen %v)\n", cfg.Source, len(cfg.Vhosts), cfg.Listen)
+		return 0
+	}
+
+	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
+	if cfg.Log.Format == "json" {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	}
+	log := slog.New(h)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log.Info("rtmpedge starting", "version", version, "pid", os.Getpid())
+	if err := loop.New(cfg, log).Run(ctx); err != nil {
+		log.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,113 @@
+// Package conf holds the rtmpedge configuration: its schema, the embedded
+// default (default.yaml, also the operator's reference), loading from YAML,
+// JSON or TOML through viper, validation, and per-vhost resolution with each
+// vhost's settings laid over vhost_defaults.
+//
+// A *Config is immutable once built: share it freely between goroutines and
+// load a new one to change settings.
+package conf
+
+import (
+	_ "embed"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// DefaultVhost is the name of the vhost used by clients that name no vhost
+// with a section of its own (written __defaultVhost__; names are lowercased).
+const DefaultVhost = "__defaultvhost__"
+
+// defaultSource is Config.Source for the embedded default.
+const defaultSource = "embedded default"
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns a copy of the embedded default configuration file.
+func DefaultYAML() []byte { return append([]byte(nil), defaultYAML...) }
+
+// Config is a loaded, validated configuration. Treat it as read-only.
+type Config struct {
+	Listen           []string      `mapstructure:"listen"`
+	MaxConnections   int           `mapstructure:"max_connections"`
+	ChunkSize        int           `mapstructure:"chunk_size"`
+	MaxMessageSize   ByteSize      `mapstructure:"max_message_size"`
+	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
+	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
+	Log              Log           `mapstructure:"log"`
+	// Vhosts is keyed by lowercased name; it contains DefaultVhost when the
+	// file (or the embedded default) defines it.
+	Vhosts map[string]*Vhost `mapstructure:"-"`
+	// Source is the file path, "embedded default", or "" for Parse.
+	Source string `mapstructure:"-"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn or error
+	Format string `mapstructure:"format"` // text or json
+}
+
+// Vhost is the resolved configuration of one virtual host.
+type Vhost struct {
+	Name               string        `mapstructure:"-"` // lowercased name
+	Enabled            bool          `mapstructure:"enabled"`
+	GopCache           bool          `mapstructure:"gop_cache"`
+	GopCacheMaxBytes   ByteSize      `mapstructure:"gop_cache_max_bytes"`
+	MergedWrite        time.Duration `mapstructure:"merged_write"`
+	PlayerBacklog      ByteSize      `mapstructure:"player_backlog"`
+	PlayerLagTimeout   time.Duration `mapstructure:"player_lag_timeout"`
+	PublishIdleTimeout time.Duration `mapstructure:"publish_idle_timeout"`
+	PlayWaitTimeout    time.Duration `mapstructure:"play_wait_timeout"`
+	Cluster            Cluster       `mapstructure:"cluster"`
+}
+
+// Cluster says whether a vhost serves its own publishes or works as an edge.
+type Cluster struct {
+	Mode   string   `mapstructure:"mode"`   // "local" or "remote"
+	Origin []string `mapstructure:"origin"` // host:port (":1935" added when the port is missing)
+}
+
+// Cluster modes.
+const (
+	ModeLocal  = "local"
+	ModeRemote = "remote"
+)
+
+// Default returns the embedded default configuration.
+func Default() (*Config, error) {
+	return parse(defaultYAML, "yaml", defaultSource)
+}
+
+// Vhost resolves a vhost name from a client's tcUrl host or ?vhost=
+// parameter: an exact case-insensitive match, else the default vhost, else
+// nil. A vhost with enabled: false is returned as nil too (a disabled named
+// vhost does not fall back to the default vhost).
+func (c *Config) Vhost(name string) *Vhost {
+	if c == nil {
+		return nil
+	}
+	v, ok := c.Vhosts[strings.ToLower(name)]
+	if !ok {
+		v = c.Vhosts[DefaultVhost]
+	}
+	if v == nil || !v.Enabled {
+		return nil
+	}
+	return v
+}
+
+// SlogLevel returns the slog.Level for Log.Level (info when unknown).
+func (l Log) SlogLevel() slog.Level {
+	switch strings.ToLower(l.Level) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}

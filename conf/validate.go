@@ -1,0 +1,205 @@
+package conf
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits checked by validation.
+const (
+	minChunkSize      = 128
+	maxChunkSize      = 65536
+	minMessageSize    = 1 * KiB
+	maxMessageSize    = 64 * MiB
+	maxMergedWrite    = 5 * time.Second
+	minPlayerBacklog  = 64 * KiB
+	defaultOriginPort = "1935"
+)
+
+var (
+	logLevels    = []string{"debug", "info", "warn", "error"}
+	logFormats   = []string{"text", "json"}
+	clusterModes = []string{ModeLocal, ModeRemote}
+)
+
+// validateTop checks and normalizes the top-level settings.
+func validateTop(p *problems, c *Config) {
+	if len(c.Listen) == 0 {
+		p.add("listen", "must list at least one host:port")
+	}
+	for i, addr := range c.Listen {
+		if err := checkListen(addr); err != nil {
+			p.add(fmt.Sprintf("listen[%d]", i), "%v", err)
+		}
+	}
+	if c.MaxConnections < 1 {
+		p.add("max_connections", "must be at least 1, got %d", c.MaxConnections)
+	}
+	if c.ChunkSize < minChunkSize || c.ChunkSize > maxChunkSize {
+		p.add("chunk_size", "must be between %d and %d, got %d", minChunkSize, maxChunkSize, c.ChunkSize)
+	}
+	if c.MaxMessageSize < minMessageSize || c.MaxMessageSize > maxMessageSize {
+		p.add("max_message_size", "must be between %v and %v, got %v", minMessageSize, maxMessageSize, c.MaxMessageSize)
+	}
+	if c.HandshakeTimeout <= 0 {
+		p.add("handshake_timeout", "must be positive, got %v", c.HandshakeTimeout)
+	}
+	if c.IdleTimeout <= 0 {
+		p.add("idle_timeout", "must be positive, got %v", c.IdleTimeout)
+	}
+	c.Log.Level = strings.ToLower(strings.TrimSpace(c.Log.Level))
+	if !slices.Contains(logLevels, c.Log.Level) {
+		p.add("log"+keyDelim+"level", "must be one of %s, got %q", strings.Join(logLevels, ", "), c.Log.Level)
+	}
+	c.Log.Format = strings.ToLower(strings.TrimSpace(c.Log.Format))
+	if !slices.Contains(logFormats, c.Log.Format) {
+		p.add("log"+keyDelim+"format", "must be one of %s, got %q", strings.Join(logFormats, ", "), c.Log.Format)
+	}
+}
+
+// validateVhost checks and normalizes one vhost. For a vhost section (not
+// vhost_defaults) only the keys set in own are reported, since inherited
+// values were checked under vhost_defaults; cross-key rules always apply.
+func validateVhost(p *problems, prefix string, v *Vhost, own map[string]any, isDefaults bool) {
+	report := func(key, format string, args ...any) {
+		// key may end in an index ("origin[1]"), which isSet ignores.
+		base, _, _ := strings.Cut(key, "[")
+		if isDefaults || isSet(own, strings.Split(base, keyDelim)) {
+			p.add(prefix+keyDelim+key, format, args...)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"merged_write", v.MergedWrite},
+		{"player_lag_timeout", v.PlayerLagTimeout},
+		{"publish_idle_timeout", v.PublishIdleTimeout},
+		{"play_wait_timeout", v.PlayWaitTimeout},
+	} {
+		if d.val < 0 {
+			report(d.key, "must not be negative, got %v", d.val)
+		}
+	}
+	if v.MergedWrite > maxMergedWrite {
+		report("merged_write", "must be at most %v, got %v", maxMergedWrite, v.MergedWrite)
+	}
+	if v.PlayerBacklog < minPlayerBacklog {
+		report("player_backlog", "must be at least %v, got %v", minPlayerBacklog, v.PlayerBacklog)
+	}
+	if v.GopCacheMaxBytes < 0 {
+		report("gop_cache_max_bytes", "must not be negative, got %v", v.GopCacheMaxBytes)
+	}
+	v.Cluster.Mode = strings.ToLower(strings.TrimSpace(v.Cluster.Mode))
+	if !slices.Contains(clusterModes, v.Cluster.Mode) {
+		report("cluster"+keyDelim+"mode", "must be one of %s, got %q", strings.Join(clusterModes, ", "), v.Cluster.Mode)
+	}
+	origins := make([]string, 0, len(v.Cluster.Origin))
+	for i, o := range v.Cluster.Origin {
+		n, err := normalizeOrigin(o)
+		if err != nil {
+			report(fmt.Sprintf("cluster%sorigin[%d]", keyDelim, i), "%v", err)
+			n = o
+		}
+		origins = append(origins, n)
+	}
+	v.Cluster.Origin = origins
+	if !isDefaults && v.Cluster.Mode == ModeRemote && len(v.Cluster.Origin) == 0 {
+		p.add(prefix+keyDelim+"cluster"+keyDelim+"origin", "must list at least one origin when cluster%smode is remote", keyDelim)
+	}
+}
+
+// isSet reports whether the nested key path is present in m.
+func isSet(m map[string]any, path []string) bool {
+	for i, k := range path {
+		v, ok := m[k]
+		if !ok {
+			return false
+		}
+		if i == len(path)-1 {
+			return true
+		}
+		if m, ok = asMap(v); !ok {
+			return false
+		}
+	}
+	return false
+}
+
+// checkListen checks a listen address: host:port, port 1..65535, the host
+// empty (all interfaces), an IP address or a host name.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not a valid host:port: %v", addr, stripAddrErr(err))
+	}
+	if err := checkPort(port); err != nil {
+		return fmt.Errorf("%q: %v", addr, err)
+	}
+	if host != "" && !validHost(host) {
+		return fmt.Errorf("%q: invalid host %q", addr, host)
+	}
+	return nil
+}
+
+// normalizeOrigin checks an origin written as host or host:port and returns
+// it as host:port, adding the default port 1935 when missing.
+func normalizeOrigin(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", fmt.Errorf("must not be empty")
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		// No port (or an IPv6 address without brackets).
+		host, port = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"), defaultOriginPort
+	} else if err := checkPort(port); err != nil {
+		return "", fmt.Errorf("%q: %v", s, err)
+	}
+	if !validHost(host) {
+		return "", fmt.Errorf("%q is not a valid host or host:port", s)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func checkPort(port string) error {
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port must be a number between 1 and 65535, got %q", port)
+	}
+	return nil
+}
+
+// validHost reports whether h is an IP address (IPv6 with an optional zone)
+// or a host name of letters, digits, '-' and '_' labels separated by dots.
+func validHost(h string) bool {
+	if ip, _, _ := strings.Cut(h, "%"); net.ParseIP(ip) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// stripAddrErr drops the address net.SplitHostPort repeats in its error.
+func stripAddrErr(err error) string {
+	if ae, ok := err.(*net.AddrError); ok {
+		return ae.Err
+	}
+	return err.Error()
+}

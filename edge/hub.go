@@ -1,0 +1,375 @@
+// Package edge owns streams: the per-stream hub that turns published media
+// into chunked packets once and keeps the ring, GOP cache and sequence
+// headers that every player of the stream is served from. Media enters a
+// hub from a local publisher or (in edge mode) from an upstream ingester.
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rtmpedge/rtmpedge/chunk"
+	"github.com/rtmpedge/rtmpedge/pool"
+)
+
+// ErrStreamBusy is returned by Publish when the stream already has a publisher.
+var ErrStreamBusy = errors.New("stream already has a publisher")
+
+// ErrNotPublisher is returned by Append when the caller is not the stream's
+// current publisher (for example a publisher that was replaced).
+var ErrNotPublisher = errors.New("not the stream's publisher")
+
+// Key names a stream: vhost, app and the stream name without its query.
+type Key struct {
+	Vhost, App, Stream string
+}
+
+func (k Key) String() string { return k.Vhost + "/" + k.App + "/" + k.Stream }
+
+// Packet is one message serialized as RTMP chunks for StreamID on the
+// server's outgoing chunk size. Data is immutable and shared by every
+// player; the garbage collector reclaims it.
+type Packet struct {
+	Data      []byte
+	Timestamp uint32
+	Kind      Kind
+	Keyframe  bool
+}
+
+// Options configure a hub when it is created.
+type Options struct {
+	ChunkSize        int  // outgoing chunk size shared by all players
+	GopCache         bool // keep the packets since the last keyframe for fast start
+	GopCacheMaxBytes int  // over it the GOP is dropped until the next keyframe
+}
+
+// Waker is told about every packet appended to a hub. Implementations
+// decide whether to schedule a flush; force asks for one now (headers,
+// notifications, end of stream). Wake is called without the hub's lock
+// held, from the publisher's goroutine.
+type Waker interface {
+	Wake(ts uint32, force bool)
+}
+
+// Snapshot is what a fan-out writer copies out of a hub under its lock:
+// the current headers and the packets from a cursor to the head.
+type Snapshot struct {
+	Headers  [][]byte // onMetaData, video and audio sequence headers, as present
+	Packets  []Packet // packets with sequence numbers Start..Head-1
+	Start    uint64
+	Head     uint64
+	HasVideo bool
+}
+
+const (
+	minRing       = 256
+	maxRing       = 1 << 16
+	keepPackets   = 256     // packets kept behind the head for players that fall a little behind
+	keepBytes     = 4 << 20 // and at most this many bytes of them outside the GOP
+	continuityGap = 40      // ms between the last packet of a publisher and the first of the next
+)
+
+// Hub is one stream. Its methods are safe for concurrent use.
+type Hub struct {
+	key  Key
+	opts Options
+
+	mu        sync.Mutex
+	publisher any
+	slab      *pool.Slab
+
+	meta, videoSeq, audioSeq []byte
+	hasVideo                 bool
+
+	// Timestamps players see stay monotonic across publishers: each
+	// publish epoch is shifted to continue after the previous one.
+	tsOffset   uint32
+	needOffset bool
+	lastTS     uint32
+	haveLast   bool
+
+	ring       []Packet
+	head, tail uint64
+	ringBytes  int
+	hasGop     bool
+	gopStart   uint64
+	gopBytes   int
+
+	wakers atomic.Pointer[[]Waker]
+	refs   int // publishers and players holding the hub; guarded by the registry
+
+	notifyPublish, notifyUnpublish []byte
+}
+
+func newHub(key Key, opts Options) *Hub {
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = chunk.DefaultChunkSize
+	}
+	return &Hub{
+		key:             key,
+		opts:            opts,
+		slab:            pool.NewSlab(0),
+		ring:            make([]Packet, minRing),
+		notifyPublish:   publishNotification(key, opts.ChunkSize),
+		notifyUnpublish: unpublishNotification(key, opts.ChunkSize),
+	}
+}
+
+// Key returns the stream's name.
+func (h *Hub) Key() Key { return h.key }
+
+// Publish makes owner the stream's source of media. A second publisher is
+// refused with ErrStreamBusy.
+func (h *Hub) Publish(owner any) error {
+	h.mu.Lock()
+	if h.publisher != nil {
+		h.mu.Unlock()
+		return ErrStreamBusy
+	}
+	h.publisher = owner
+	h.needOffset = h.haveLast
+	h.pushControlLocked(h.notifyPublish)
+	h.mu.Unlock()
+	h.wake(0, true)
+	return nil
+}
+
+// Publishing reports whether the stream has a publisher.
+func (h *Hub) Publishing() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.publisher != nil
+}
+
+// Unpublish ends owner's publishing. Players stay attached and resume when
+// the next publisher arrives; the headers and GOP of the old one are dropped.
+func (h *Hub) Unpublish(owner any) {
+	h.mu.Lock()
+	if h.publisher != owner {
+		h.mu.Unlock()
+		return
+	}
+	h.publisher = nil
+	h.meta, h.videoSeq, h.audioSeq = nil, nil, nil
+	h.hasGop = false
+	h.gopBytes = 0
+	h.pushControlLocked(h.notifyUnpublish)
+	h.mu.Unlock()
+	h.wake(0, true)
+}
+
+// Append adds one message from the publisher owner. typeID is the RTMP
+// message type (audio, video or data); ts the publisher's timestamp. The
+// payload is copied once, into the chunked packet every player shares.
+func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
+	var m Media
+	switch typeID {
+	case chunk.TypeAudio, chunk.TypeVideo:
+		if len(payload) == 0 {
+			return nil // an empty FLV tag carries nothing a player can use
+		}
+		m = Classify(typeID, payload)
+	case chunk.TypeDataAMF0, chunk.TypeDataAMF3:
+		body, isMeta := MetadataBody(typeID, payload)
+		payload, typeID = body, chunk.TypeDataAMF0
+		m = Media{Kind: KindData, SeqHeader: isMeta}
+	default:
+		return fmt.Errorf("hub %s: message type %d is not media", h.key, typeID)
+	}
+
+	h.mu.Lock()
+	if h.publisher != owner {
+		h.mu.Unlock()
+		return ErrNotPublisher
+	}
+	ts = h.mapTimestampLocked(ts)
+	csid := uint32(csidData)
+	switch m.Kind {
+	case KindAudio:
+		csid = csidAudio
+	case KindVideo:
+		csid = csidVideo
+		h.hasVideo = true
+	}
+	hdr := chunk.Header{CSID: csid, Timestamp: ts, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
+	data := h.slab.Alloc(chunk.WireSize(hdr, len(payload), h.opts.ChunkSize))
+	data = chunk.AppendMessage(data[:0], hdr, payload, h.opts.ChunkSize)
+	if m.SeqHeader {
+		switch m.Kind {
+		case KindVideo:
+			h.videoSeq = data
+		case KindAudio:
+			h.audioSeq = data
+		case KindData:
+			h.meta = data
+		}
+	}
+	if m.Keyframe && h.opts.GopCache {
+		h.hasGop = true
+		h.gopStart = h.head
+		h.gopBytes = 0
+	}
+	h.pushLocked(Packet{Data: data, Timestamp: ts, Kind: m.Kind, Keyframe: m.Keyframe})
+	h.mu.Unlock()
+	h.wake(ts, m.SeqHeader)
+	return nil
+}
+
+// mapTimestampLocked shifts a publisher's timestamp so that the stream
+// players see continues from the previous publisher's last timestamp.
+func (h *Hub) mapTimestampLocked(ts uint32) uint32 {
+	if h.needOffset {
+		h.tsOffset = h.lastTS + continuityGap - ts
+		h.needOffset = false
+	}
+	out := ts + h.tsOffset
+	if !h.haveLast || int32(out-h.lastTS) > 0 {
+		h.lastTS = out
+		h.haveLast = true
+	}
+	return out
+}
+
+// pushLocked appends p to the ring, growing it or dropping old packets
+// outside the GOP as needed.
+func (h *Hub) pushLocked(p Packet) {
+	if h.head-h.tail == uint64(len(h.ring)) {
+		if !h.canDropTailLocked(false) {
+			if len(h.ring) < maxRing {
+				h.growLocked()
+			} else {
+				h.hasGop = false // the GOP is longer than the ring allows: stop caching it
+				h.gopBytes = 0
+			}
+		}
+		if h.head-h.tail == uint64(len(h.ring)) {
+			h.dropTailLocked()
+		}
+	}
+	h.ring[h.head&uint64(len(h.ring)-1)] = p
+	h.head++
+	h.ringBytes += len(p.Data)
+	if h.hasGop {
+		h.gopBytes += len(p.Data)
+		if h.opts.GopCacheMaxBytes > 0 && h.gopBytes > h.opts.GopCacheMaxBytes {
+			h.hasGop = false
+			h.gopBytes = 0
+		}
+	}
+	for h.tail < h.head && h.canDropTailLocked(true) {
+		h.dropTailLocked()
+	}
+}
+
+// canDropTailLocked reports whether the oldest packet may go: never when it
+// is part of the GOP cache; with keep, only when more than keepPackets (or
+// keepBytes) lie outside the GOP.
+func (h *Hub) canDropTailLocked(keep bool) bool {
+	if h.tail == h.head || (h.hasGop && h.tail >= h.gopStart) {
+		return false
+	}
+	if !keep {
+		return true
+	}
+	outside := h.ringBytes
+	if h.hasGop {
+		outside -= h.gopBytes
+	}
+	return h.head-h.tail > keepPackets || outside > keepBytes
+}
+
+func (h *Hub) dropTailLocked() {
+	slot := &h.ring[h.tail&uint64(len(h.ring)-1)]
+	h.ringBytes -= len(slot.Data)
+	*slot = Packet{}
+	h.tail++
+}
+
+func (h *Hub) growLocked() {
+	ring := make([]Packet, 2*len(h.ring))
+	for s := h.tail; s < h.head; s++ {
+		ring[s&uint64(len(ring)-1)] = h.ring[s&uint64(len(h.ring)-1)]
+	}
+	h.ring = ring
+}
+
+// Join returns where a new player starts: at the GOP cache when there is
+// one (waitKey false), else at the head, waiting for the next keyframe.
+func (h *Hub) Join() (cursor uint64, waitKey bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hasGop {
+		return h.gopStart, false
+	}
+	return h.head, true
+}
+
+// Snapshot fills s with the headers and the packets from cursor from (or
+// from the oldest kept packet, if from is older) to the head.
+func (h *Hub) Snapshot(from uint64, s *Snapshot) {
+	s.Headers = s.Headers[:0]
+	s.Packets = s.Packets[:0]
+	h.mu.Lock()
+	for _, b := range [][]byte{h.meta, h.videoSeq, h.audioSeq} {
+		if b != nil {
+			s.Headers = append(s.Headers, b)
+		}
+	}
+	if from < h.tail {
+		from = h.tail
+	}
+	if from > h.head {
+		from = h.head
+	}
+	mask := uint64(len(h.ring) - 1)
+	for seq := from; seq < h.head; seq++ {
+		s.Packets = append(s.Packets, h.ring[seq&mask])
+	}
+	s.Start, s.Head, s.HasVideo = from, h.head, h.hasVideo
+	h.mu.Unlock()
+}
+
+// AddWaker subscribes w to appends.
+func (h *Hub) AddWaker(w Waker) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var next []Waker
+	if cur := h.wakers.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, w)
+	h.wakers.Store(&next)
+}
+
+// RemoveWaker unsubscribes w.
+func (h *Hub) RemoveWaker(w Waker) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur := h.wakers.Load()
+	if cur == nil {
+		return
+	}
+	next := make([]Waker, 0, len(*cur))
+	for _, x := range *cur {
+		if x != w {
+			next = append(next, x)
+		}
+	}
+	h.wakers.Store(&next)
+}
+
+func (h *Hub) wake(ts uint32, force bool) {
+	if ws := h.wakers.Load(); ws != nil {
+		for _, w := range *ws {
+			w.Wake(ts, force)
+		}
+	}
+}
+
+// pushControlLocked appends a notification for the players following the
+// ring (not for players joining later).
+func (h *Hub) pushControlLocked(data []byte) {
+	h.pushLocked(Packet{Data: data, Timestamp: h.lastTS, Kind: KindControl})
+}

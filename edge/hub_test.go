@@ -1,0 +1,246 @@
+package edge
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/rtmpedge/rtmpedge/chunk"
+)
+
+// Test payloads in FLV tag body form.
+var (
+	avcSeq    = []byte{0x17, 0, 0, 0, 0, 1, 2, 3}
+	avcKey    = []byte{0x17, 1, 0, 0, 0, 9, 9, 9}
+	avcInter  = []byte{0x27, 1, 0, 0, 0, 8, 8}
+	aacSeq    = []byte{0xaf, 0, 0x12, 0x10}
+	aacFrame  = []byte{0xaf, 1, 5, 5, 5}
+	metaBody  = append(append([]byte{}, setDataFrame...), append(append([]byte{}, onMetaData...), 0x05)...)
+	hevcExSeq = []byte{0x90, 'h', 'v', 'c', '1', 1, 2, 3} // enhanced RTMP: key frame, SequenceStart
+	hevcExKey = []byte{0x93, 'h', 'v', 'c', '1', 4, 5}    // key frame, CodedFramesX
+)
+
+func TestClassify(t *testing.T) {
+	cases := []struct {
+		name    string
+		typeID  uint8
+		payload []byte
+		want    Media
+	}{
+		{"avc seq", chunk.TypeVideo, avcSeq, Media{Kind: KindVideo, SeqHeader: true}},
+		{"avc key", chunk.TypeVideo, avcKey, Media{Kind: KindVideo, Keyframe: true}},
+		{"avc inter", chunk.TypeVideo, avcInter, Media{Kind: KindVideo}},
+		{"hevc enhanced seq", chunk.TypeVideo, hevcExSeq, Media{Kind: KindVideo, SeqHeader: true}},
+		{"hevc enhanced key", chunk.TypeVideo, hevcExKey, Media{Kind: KindVideo, Keyframe: true}},
+		{"aac seq", chunk.TypeAudio, aacSeq, Media{Kind: KindAudio, SeqHeader: true}},
+		{"aac frame", chunk.TypeAudio, aacFrame, Media{Kind: KindAudio}},
+		{"mp3", chunk.TypeAudio, []byte{0x2f, 0xff}, Media{Kind: KindAudio}},
+		{"truncated video", chunk.TypeVideo, []byte{0x17}, Media{Kind: KindVideo}},
+	}
+	for _, c := range cases {
+		if got := Classify(c.typeID, c.payload); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestMetadataBodyStripsSetDataFrame(t *testing.T) {
+	body, ok := MetadataBody(chunk.TypeDataAMF0, metaBody)
+	if !ok || !bytes.HasPrefix(body, onMetaData) {
+		t.Fatalf("body %x ok=%v", body, ok)
+	}
+	body, ok = MetadataBody(chunk.TypeDataAMF3, append([]byte{0}, metaBody...))
+	if !ok || !bytes.HasPrefix(body, onMetaData) {
+		t.Fatalf("amf3 body %x ok=%v", body, ok)
+	}
+}
+
+// readBack parses the chunk bytes of packets into messages.
+func readBack(t *testing.T, chunkSize int, data ...[]byte) []chunk.Message {
+	t.Helper()
+	rd := chunk.NewReader(chunk.ReaderConfig{})
+	var all []byte
+	all = chunk.AppendSetChunkSize(all, uint32(chunkSize))
+	for _, d := range data {
+		all = append(all, d...)
+	}
+	var out []chunk.Message
+	for len(all) > 0 {
+		n, msg, err := rd.Read(all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = all[n:]
+		if msg == nil {
+			break
+		}
+		if msg.TypeID == chunk.TypeSetChunkSize {
+			continue
+		}
+		m := *msg
+		m.Payload = append([]byte(nil), msg.Payload...)
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestHubServesHeadersAndGOP(t *testing.T) {
+	r := NewRegistry()
+	h := r.Acquire(Key{"v", "live", "s"}, Options{ChunkSize: 128, GopCache: true, GopCacheMaxBytes: 1 << 20})
+	pub := new(int)
+	if err := h.Publish(pub); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Publish(new(int)); !errors.Is(err, ErrStreamBusy) {
+		t.Fatalf("second publish: %v", err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(h.Append(pub, chunk.TypeDataAMF0, 0, metaBody))
+	must(h.Append(pub, chunk.TypeVideo, 0, avcSeq))
+	must(h.Append(pub, chunk.TypeAudio, 0, aacSeq))
+	must(h.Append(pub, chunk.TypeVideo, 0, avcKey))
+	big := append([]byte{0x27, 1, 0, 0, 0}, bytes.Repeat([]byte{7}, 1000)...)
+	must(h.Append(pub, chunk.TypeVideo, 40, big))
+	must(h.Append(pub, chunk.TypeAudio, 23, aacFrame))
+	if err := h.Append(new(int), chunk.TypeAudio, 23, aacFrame); !errors.Is(err, ErrNotPublisher) {
+		t.Fatalf("append from a stranger: %v", err)
+	}
+
+	cursor, waitKey := h.Join()
+	if waitKey {
+		t.Fatal("join waits for a keyframe although the GOP is cached")
+	}
+	var s Snapshot
+	h.Snapshot(cursor, &s)
+	if len(s.Headers) != 3 || len(s.Packets) != 3 {
+		t.Fatalf("headers %d packets %d, want 3 and 3", len(s.Headers), len(s.Packets))
+	}
+	if !s.Packets[0].Keyframe || s.Packets[0].Kind != KindVideo {
+		t.Fatalf("GOP does not start at the keyframe: %+v", s.Packets[0])
+	}
+	msgs := readBack(t, 128, append(s.Headers, s.Packets[0].Data, s.Packets[1].Data, s.Packets[2].Data)...)
+	if len(msgs) != 6 {
+		t.Fatalf("read back %d messages, want 6", len(msgs))
+	}
+	if !bytes.HasPrefix(msgs[0].Payload, onMetaData) || msgs[0].TypeID != chunk.TypeDataAMF0 {
+		t.Errorf("metadata came back as type %d %x", msgs[0].TypeID, msgs[0].Payload)
+	}
+	if !bytes.Equal(msgs[4].Payload, big) || msgs[4].Timestamp != 40 || msgs[4].StreamID != StreamID {
+		t.Errorf("big frame: ts %d sid %d equal %v", msgs[4].Timestamp, msgs[4].StreamID, bytes.Equal(msgs[4].Payload, big))
+	}
+}
+
+func TestHubTimestampsContinueAcrossPublishers(t *testing.T) {
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096})
+	first, second := new(int), new(int)
+	_ = h.Publish(first)
+	for ts := uint32(1000); ts <= 5000; ts += 40 {
+		_ = h.Append(first, chunk.TypeVideo, ts, avcInter)
+	}
+	h.Unpublish(first)
+	_ = h.Publish(second)
+	_ = h.Append(second, chunk.TypeVideo, 0, avcKey)
+	_ = h.Append(second, chunk.TypeVideo, 40, avcInter)
+	var s Snapshot
+	h.Snapshot(0, &s)
+	var last uint32
+	for i, p := range s.Packets {
+		if p.Kind == KindControl {
+			continue
+		}
+		if i > 0 && p.Timestamp < last {
+			t.Fatalf("timestamp went back: %d after %d", p.Timestamp, last)
+		}
+		last = p.Timestamp
+	}
+	if last != 5000+continuityGap+40 {
+		t.Fatalf("last timestamp %d, want %d", last, 5000+continuityGap+40)
+	}
+}
+
+func TestHubRingStaysBounded(t *testing.T) {
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, GopCache: true, GopCacheMaxBytes: 64 << 10})
+	pub := new(int)
+	_ = h.Publish(pub)
+	frame := append([]byte{0x27, 1, 0, 0, 0}, make([]byte, 1000)...)
+	_ = h.Append(pub, chunk.TypeVideo, 0, avcKey)
+	for i := range 100000 { // one endless GOP
+		_ = h.Append(pub, chunk.TypeVideo, uint32(i), frame)
+	}
+	if h.head-h.tail > keepPackets+1 {
+		t.Fatalf("ring holds %d packets after the GOP overflowed its byte limit", h.head-h.tail)
+	}
+	if h.hasGop {
+		t.Fatal("GOP cache still on past gop_cache_max_bytes")
+	}
+	if h.ringBytes > keepBytes+2*len(frame)+64 {
+		t.Fatalf("ring holds %d bytes", h.ringBytes)
+	}
+	// A new keyframe starts caching again.
+	_ = h.Append(pub, chunk.TypeVideo, 100001, avcKey)
+	if c, wait := h.Join(); wait || c != h.head-1 {
+		t.Fatalf("join at %d wait=%v, want %d", c, wait, h.head-1)
+	}
+}
+
+func TestRegistryReleasesHub(t *testing.T) {
+	r := NewRegistry()
+	k := Key{"v", "a", "s"}
+	h1 := r.Acquire(k, Options{})
+	h2 := r.Acquire(k, Options{})
+	if h1 != h2 {
+		t.Fatal("two hubs for one key")
+	}
+	r.Release(h1)
+	if r.Len() != 1 {
+		t.Fatal("hub removed while held")
+	}
+	r.Release(h2)
+	if r.Len() != 0 {
+		t.Fatal("hub kept after the last release")
+	}
+}
+
+func TestSplitAggregate(t *testing.T) {
+	tag := func(typeID byte, ts uint32, body []byte) []byte {
+		b := []byte{typeID, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body)), byte(ts >> 16), byte(ts >> 8), byte(ts), byte(ts >> 24), 0, 0, 0}
+		b = append(b, body...)
+		n := uint32(11 + len(body))
+		return append(b, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	agg := append(tag(9, 500, avcKey), tag(8, 520, aacFrame)...)
+	var got []uint32
+	err := SplitAggregate(1000, agg, func(typeID uint8, ts uint32, body []byte) error {
+		got = append(got, ts)
+		return nil
+	})
+	if err != nil || len(got) != 2 || got[0] != 1000 || got[1] != 1020 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if err := SplitAggregate(0, agg[:20], func(uint8, uint32, []byte) error { return nil }); err == nil {
+		t.Fatal("truncated aggregate accepted")
+	}
+}
+
+func BenchmarkHubAppend(b *testing.B) {
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, GopCache: true, GopCacheMaxBytes: 16 << 20})
+	pub := new(int)
+	_ = h.Publish(pub)
+	frame := append([]byte{0x27, 1, 0, 0, 0}, make([]byte, 5000)...)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(frame)))
+	i := uint32(0)
+	for b.Loop() {
+		i++
+		if i%60 == 0 {
+			_ = h.Append(pub, chunk.TypeVideo, i*33, avcKey)
+			continue
+		}
+		_ = h.Append(pub, chunk.TypeVideo, i*33, frame)
+	}
+}

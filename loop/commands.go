@@ -1,0 +1,284 @@
+package loop
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rtmpedge/rtmpedge/amf"
+	"github.com/rtmpedge/rtmpedge/chunk"
+	"github.com/rtmpedge/rtmpedge/edge"
+)
+
+// csidCommand is the chunk stream replies go out on.
+const csidCommand = 3
+
+// ignoredCommands are sent by real clients and need no answer.
+var ignoredCommands = map[string]bool{
+	"receiveAudio": true, "receiveVideo": true, "FCSubscribe": true, "FCUnsubscribe": true,
+	"_checkbw": true, "_result": true, "_error": true, "onStatus": true, "onBWDone": true,
+	"setBufferLength": true, "seek": true,
+}
+
+func (ss *session) handleCommand(streamID uint32, body []byte) error {
+	vals, err := amf.DecodeAll(body)
+	if err != nil {
+		return fmt.Errorf("command: %w", err)
+	}
+	if len(vals) == 0 {
+		return errors.New("command: empty body")
+	}
+	name, ok := vals[0].(string)
+	if !ok {
+		return fmt.Errorf("command: name is %T, not a string", vals[0])
+	}
+	txn := 0.0
+	if len(vals) > 1 {
+		txn, _ = vals[1].(float64)
+	}
+	args := vals[min(len(vals), 3):] // after name, transaction id and the command object (null)
+	if name == "connect" {
+		return ss.onConnect(txn, vals)
+	}
+	if !ss.connected.Load() {
+		return fmt.Errorf("command %q before connect", name)
+	}
+	switch name {
+	case "createStream":
+		ss.sendCommand(0, "_result", txn, nil, float64(edge.StreamID))
+	case "releaseStream", "getStreamLength":
+		ss.sendCommand(0, "_result", txn, nil, amf.Undefined{})
+	case "FCPublish":
+		ss.sendCommand(0, "onFCPublish", 0.0, nil, statusObject("status", "NetStream.Publish.Start", "FCPublish received."))
+	case "publish":
+		return ss.onPublish(txn, args)
+	case "play":
+		return ss.onPlay(txn, args)
+	case "FCUnpublish":
+		ss.sendCommand(0, "onFCUnpublish", 0.0, nil, statusObject("status", "NetStream.Unpublish.Success", "FCUnpublish received."))
+		ss.endRole(true)
+	case "deleteStream", "closeStream":
+		ss.endRole(true)
+	case "pause":
+		return ss.onPause(txn, args)
+	default:
+		if ignoredCommands[name] {
+			return nil
+		}
+		return fmt.Errorf("unknown command %q", name)
+	}
+	_ = streamID
+	return nil
+}
+
+func statusObject(level, code, description string) amf.Object {
+	return amf.Object{
+		{Key: "level", Value: level},
+		{Key: "code", Value: code},
+		{Key: "description", Value: description},
+	}
+}
+
+// sendCommand writes an AMF0 command on csidCommand.
+func (ss *session) sendCommand(streamID uint32, vals ...any) {
+	body, err := amf.AppendAll(ss.out[:0], vals...)
+	if err != nil {
+		ss.log.Error("encoding a reply failed", "err", err) // a bug: replies are built from fixed types
+		return
+	}
+	ss.out = body
+	hdr := chunk.Header{CSID: csidCommand, Length: uint32(len(body)), TypeID: chunk.TypeCommandAMF0, StreamID: streamID}
+	msg := chunk.AppendMessage(make([]byte, 0, chunk.WireSize(hdr, len(body), ss.outChunk)), hdr, body, ss.outChunk)
+	ss.write(msg)
+}
+
+func (ss *session) sendStatus(level, code, description string) {
+	ss.sendCommand(edge.StreamID, "onStatus", 0.0, nil, statusObject(level, code, description))
+}
+
+// fail answers with an error status and closes the connection once the
+// answer is written.
+func (ss *session) fail(reason string) {
+	ss.setReason(reason)
+	ss.closing = true
+}
+
+func (ss *session) onConnect(txn float64, vals []any) error {
+	if ss.connected.Load() {
+		return errors.New("second connect on one connection")
+	}
+	if len(vals) < 3 {
+		return errors.New("connect: no command object")
+	}
+	obj, ok := asObject(vals[2])
+	if !ok {
+		return fmt.Errorf("connect: command object is %T", vals[2])
+	}
+	t, err := parseConnect(obj.String("tcUrl"), obj.String("app"))
+	if err != nil {
+		ss.sendCommand(0, "_error", txn, nil, statusObject("error", "NetConnection.Connect.Rejected", err.Error()))
+		ss.fail("connect rejected: " + err.Error())
+		return nil
+	}
+	v := ss.srv.cfg.Vhost(t.vhost)
+	if v == nil {
+		desc := fmt.Sprintf("vhost %q is not served here", t.vhost)
+		ss.sendCommand(0, "_error", txn, nil, statusObject("error", "NetConnection.Connect.Rejected", desc))
+		ss.fail("connect rejected: " + desc)
+		return nil
+	}
+	ss.vhostPtr.Store(v)
+	ss.app, ss.tcURL = t.app, t.tcURL
+	ss.key.Vhost, ss.key.App = v.Name, t.app
+
+	encoding, _ := obj.Number("objectEncoding")
+	b := chunk.AppendWindowAckSize(ss.out[:0], windowAckSize)
+	b = chunk.AppendSetPeerBandwidth(b, peerBandwidth, 2)
+	b = chunk.AppendSetChunkSize(b, uint32(ss.srv.cfg.ChunkSize))
+	ss.write(b)
+	ss.outChunk = ss.srv.cfg.ChunkSize
+	ss.sendCommand(0, "_result", txn,
+		amf.Object{{Key: "fmsVer", Value: "FMS/3,5,3,888"}, {Key: "capabilities", Value: 127.0}, {Key: "mode", Value: 1.0}},
+		amf.Object{
+			{Key: "level", Value: "status"},
+			{Key: "code", Value: "NetConnection.Connect.Success"},
+			{Key: "description", Value: "Connection succeeded."},
+			{Key: "objectEncoding", Value: encoding},
+		})
+	ss.connected.Store(true)
+	ss.log.Debug("connected", "vhost", v.Name, "app", t.app, "tc_url", t.tcURL)
+	return nil
+}
+
+func asObject(v any) (amf.Object, bool) {
+	switch o := v.(type) {
+	case amf.Object:
+		return o, true
+	case amf.ECMAArray:
+		return amf.Object(o), true
+	}
+	return nil, false
+}
+
+// streamArg returns the stream name argument of publish or play.
+func streamArg(cmd string, args []any) (string, error) {
+	if len(args) == 0 {
+		return "", fmt.Errorf("%s: no stream name", cmd)
+	}
+	name, ok := args[0].(string)
+	if !ok {
+		return "", fmt.Errorf("%s: stream name is %T", cmd, args[0])
+	}
+	return name, nil
+}
+
+func (ss *session) onPublish(txn float64, args []any) error {
+	if role(ss.role.Load()) != roleNone {
+		return fmt.Errorf("publish while already a %s", role(ss.role.Load()))
+	}
+	raw, err := streamArg("publish", args)
+	if err != nil {
+		return err
+	}
+	name, _ := splitQuery(raw)
+	if name == "" {
+		ss.sendStatus("error", "NetStream.Publish.BadName", "Stream name is empty.")
+		ss.fail("publish refused: empty stream name")
+		return nil
+	}
+	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
+	v := ss.vhostPtr.Load()
+	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.cfg.ChunkSize, v))
+	if err := hub.Publish(ss); err != nil {
+		ss.srv.hubs.Release(hub)
+		ss.sendStatus("error", "NetStream.Publish.BadName", fmt.Sprintf("Stream %s is already publishing.", name))
+		ss.fail(fmt.Sprintf("publish %s refused: %v", key, err))
+		return nil
+	}
+	ss.key, ss.hub = key, hub
+	ss.lastMedia.Store(time.Now().UnixNano())
+	ss.role.Store(int32(rolePublisher))
+	ss.write(chunk.AppendUserControl(ss.out[:0], chunk.EventStreamBegin, edge.StreamID))
+	ss.sendStatus("status", "NetStream.Publish.Start", fmt.Sprintf("%s is now published.", name))
+	ss.log.Info("publish start", "vhost", key.Vhost, "app", key.App, "stream", name)
+	return nil
+}
+
+func (ss *session) onPlay(txn float64, args []any) error {
+	if role(ss.role.Load()) != roleNone {
+		return fmt.Errorf("play while already a %s", role(ss.role.Load()))
+	}
+	raw, err := streamArg("play", args)
+	if err != nil {
+		return err
+	}
+	name, _ := splitQuery(raw)
+	if name == "" {
+		ss.sendStatus("error", "NetStream.Play.StreamNotFound", "Stream name is empty.")
+		ss.fail("play refused: empty stream name")
+		return nil
+	}
+	reset := true
+	if len(args) > 3 {
+		if r, ok := args[3].(bool); ok {
+			reset = r
+		}
+	}
+	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
+	v := ss.vhostPtr.Load()
+	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.cfg.ChunkSize, v))
+	ss.key, ss.hub = key, hub
+
+	ss.write(chunk.AppendUserControl(ss.out[:0], chunk.EventStreamBegin, edge.StreamID))
+	if reset {
+		ss.sendStatus("status", "NetStream.Play.Reset", fmt.Sprintf("Playing and resetting %s.", name))
+	}
+	ss.sendStatus("status", "NetStream.Play.Start", fmt.Sprintf("Started playing %s.", name))
+	body, _ := amf.AppendAll(ss.out[:0], "|RtmpSampleAccess", true, true)
+	ss.out = body
+	hdr := chunk.Header{CSID: 5, Length: uint32(len(body)), TypeID: chunk.TypeDataAMF0, StreamID: edge.StreamID}
+	ss.write(chunk.AppendMessage(nil, hdr, body, ss.outChunk))
+
+	if !hub.Publishing() {
+		ss.waitingFor.Store(time.Now().UnixNano())
+	}
+	ss.role.Store(int32(rolePlayer))
+	ss.srv.join(ss, v)
+	ss.log.Info("play start", "vhost", key.Vhost, "app", key.App, "stream", name, "waiting_for_publisher", !hub.Publishing())
+	return nil
+}
+
+func (ss *session) onPause(txn float64, args []any) error {
+	if role(ss.role.Load()) != rolePlayer || len(args) == 0 {
+		return nil
+	}
+	pause, _ := args[0].(bool)
+	ss.srv.pause(ss, pause)
+	if pause {
+		ss.sendStatus("status", "NetStream.Pause.Notify", "Paused live stream.")
+	} else {
+		ss.sendStatus("status", "NetStream.Unpause.Notify", "Unpaused live stream.")
+	}
+	return nil
+}
+
+// endRole stops publishing or playing (the connection may stay open) and
+// returns the role that ended.
+func (ss *session) endRole(logIt bool) role {
+	r := role(ss.role.Swap(int32(roleNone)))
+	switch r {
+	case rolePublisher:
+		ss.hub.Unpublish(ss)
+	case rolePlayer:
+		ss.srv.leave(ss)
+	default:
+		return r
+	}
+	ss.srv.hubs.Release(ss.hub)
+	if logIt {
+		ss.log.Info(r.String()+" stop", "stream", ss.key.Stream)
+	}
+	ss.hub = nil
+	ss.waitingFor.Store(0)
+	return r
+}

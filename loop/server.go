@@ -1,0 +1,165 @@
+// Package loop runs the RTMP server on gnet event loops: it accepts
+// connections, keeps their per-connection state, reads chunks, answers
+// commands and writes media to players with one writer per event loop and
+// stream.
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/rtmpedge/rtmpedge/conf"
+	"github.com/rtmpedge/rtmpedge/edge"
+)
+
+// tickInterval is how often timeouts are checked.
+const tickInterval = time.Second
+
+// Server is an RTMP server. Create it with New and start it with Run.
+type Server struct {
+	gnet.BuiltinEventEngine
+
+	cfg    *conf.Config
+	log    *slog.Logger
+	hubs   *edge.Registry
+	engine gnet.Engine
+	booted chan struct{}
+
+	nextID   atomic.Uint64
+	conns    atomic.Int64
+	sessions sync.Map // *session -> struct{}, for the ticker
+
+	groupsMu sync.Mutex
+	groups   map[groupKey]*group
+}
+
+// New returns a server for cfg that logs to log.
+func New(cfg *conf.Config, log *slog.Logger) *Server {
+	return &Server{
+		cfg:    cfg,
+		log:    log,
+		hubs:   edge.NewRegistry(),
+		booted: make(chan struct{}),
+		groups: make(map[groupKey]*group),
+	}
+}
+
+// Run serves until ctx is cancelled, then closes every connection and
+// returns. It returns an error if the listeners cannot be opened.
+func (s *Server) Run(ctx context.Context) error {
+	addrs := make([]string, len(s.cfg.Listen))
+	for i, a := range s.cfg.Listen {
+		addrs[i] = "tcp://" + a
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- gnet.Rotate(s, addrs,
+			gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)),
+			gnet.WithLoadBalancing(gnet.LeastConnections),
+			gnet.WithReuseAddr(true),
+			gnet.WithTicker(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithLogger(gnetLogger{s.log}),
+		)
+	}()
+	select {
+	case err := <-done:
+		return fmt.Errorf("listen %v: %w", s.cfg.Listen, err)
+	case <-s.booted:
+	}
+	s.log.Info("rtmp server listening", "listen", s.cfg.Listen, "event_loops", runtime.GOMAXPROCS(0),
+		"config", s.cfg.Source)
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "connections", s.conns.Load())
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.engine.Stop(stopCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("stop: %w", err)
+	}
+	<-done
+	s.log.Info("stopped")
+	return nil
+}
+
+// OnBoot records the engine.
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.engine = eng
+	close(s.booted)
+	return gnet.None
+}
+
+// OnOpen sets up a connection's state, refusing it over max_connections.
+func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	n := s.conns.Add(1)
+	remote := c.RemoteAddr().String()
+	if n > int64(s.cfg.MaxConnections) {
+		s.conns.Add(-1)
+		s.log.Warn("connection refused: max_connections reached", "client", remote, "max_connections", s.cfg.MaxConnections)
+		return nil, gnet.Close
+	}
+	ss := newSession(s, c, remote)
+	c.SetContext(ss)
+	s.sessions.Store(ss, struct{}{})
+	s.log.Debug("connection open", "id", ss.id, "client", remote)
+	return nil, gnet.None
+}
+
+// OnClose releases what the connection held and logs its summary.
+func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
+	ss, ok := c.Context().(*session)
+	if !ok {
+		return gnet.None
+	}
+	s.conns.Add(-1)
+	s.sessions.Delete(ss)
+	ss.close(err)
+	return gnet.None
+}
+
+// OnTraffic parses what arrived.
+func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	ss := c.Context().(*session)
+	buf, _ := c.Peek(-1)
+	n, err := ss.consume(buf)
+	_, _ = c.Discard(n)
+	if err != nil {
+		ss.protocolErr = true
+		ss.setReason(err.Error())
+		return gnet.Close
+	}
+	if ss.closing {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// OnTick enforces the timeouts of every connection.
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	now := time.Now()
+	s.sessions.Range(func(k, _ any) bool {
+		k.(*session).checkTimeouts(now)
+		return true
+	})
+	return tickInterval, gnet.None
+}
+
+// gnetLogger routes gnet's own logging into slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }

@@ -1,0 +1,273 @@
+package loop
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/rtmpedge/rtmpedge/chunk"
+	"github.com/rtmpedge/rtmpedge/conf"
+	"github.com/rtmpedge/rtmpedge/edge"
+)
+
+// role is what a connection does once connected.
+type role int32
+
+const (
+	roleNone role = iota
+	rolePublisher
+	rolePlayer
+)
+
+func (r role) String() string {
+	switch r {
+	case rolePublisher:
+		return "publisher"
+	case rolePlayer:
+		return "player"
+	}
+	return "none"
+}
+
+// Window sizes announced to clients, as nginx-rtmp and SRS announce them.
+const (
+	windowAckSize = 2500000
+	peerBandwidth = 2500000
+)
+
+// session is one connection's state. Fields without atomics are touched
+// only on the connection's event loop.
+type session struct {
+	srv    *Server
+	c      gnet.Conn
+	log    *slog.Logger
+	id     uint64
+	remote string
+	opened time.Time
+
+	hs        *chunk.ServerHandshake // nil once the handshake is done
+	rd        *chunk.Reader
+	outChunk  int
+	out       []byte // scratch for replies
+	closing     bool   // close once this read is handled
+	protocolErr bool   // closed because the peer sent something invalid
+	connected atomic.Bool
+
+	vhostPtr atomic.Pointer[conf.Vhost]
+	app      string
+	tcURL  string
+	role   atomic.Int32
+	key    edge.Key
+	hub    *edge.Hub
+	player *player
+
+	handshakeBytes uint64
+	bytesOut       atomic.Uint64
+	peerWindow     uint32
+	lastAcked      uint64
+
+	lastRead   atomic.Int64 // unix nanoseconds
+	lastMedia  atomic.Int64
+	waitingFor atomic.Int64 // a player waiting for a publisher since (0: not waiting)
+	reason     atomic.Pointer[string]
+}
+
+func newSession(s *Server, c gnet.Conn, remote string) *session {
+	now := time.Now()
+	ss := &session{
+		srv:      s,
+		c:        c,
+		id:       s.nextID.Add(1),
+		remote:   remote,
+		opened:   now,
+		hs:       chunk.NewServerHandshake(),
+		outChunk: chunk.DefaultChunkSize,
+	}
+	ss.log = s.log.With("id", ss.id, "client", remote)
+	ss.lastRead.Store(now.UnixNano())
+	return ss
+}
+
+// setReason records why the connection closes; the first reason wins.
+func (ss *session) setReason(r string) {
+	ss.reason.CompareAndSwap(nil, &r)
+}
+
+// consume handles the bytes that arrived and returns how many it used.
+func (ss *session) consume(buf []byte) (int, error) {
+	ss.lastRead.Store(time.Now().UnixNano())
+	used := 0
+	if ss.hs != nil {
+		n, out, done, err := ss.hs.Feed(buf)
+		used += n
+		ss.handshakeBytes += uint64(n)
+		if err != nil {
+			return used, fmt.Errorf("handshake: %w", err)
+		}
+		if len(out) > 0 {
+			ss.write(out)
+		}
+		if !done {
+			return used, nil
+		}
+		ss.log.Debug("handshake done", "complex", ss.hs.Complex())
+		ss.hs = nil
+		ss.rd = chunk.NewReader(chunk.ReaderConfig{MaxMessageSize: int(ss.srv.cfg.MaxMessageSize)})
+	}
+	for !ss.closing {
+		n, msg, err := ss.rd.Read(buf[used:])
+		used += n
+		if err != nil {
+			return used, fmt.Errorf("chunk stream: %w", err)
+		}
+		if msg == nil {
+			break
+		}
+		if err := ss.handleMessage(msg); err != nil {
+			return used, err
+		}
+	}
+	if ss.peerWindow > 0 {
+		if read := ss.rd.BytesRead() + ss.handshakeBytes; read-ss.lastAcked >= uint64(ss.peerWindow) {
+			ss.lastAcked = read
+			ss.write(chunk.AppendAck(ss.out[:0], uint32(read)))
+		}
+	}
+	return used, nil
+}
+
+// write sends b on the connection (on its loop). b may be reused after.
+func (ss *session) write(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	ss.bytesOut.Add(uint64(len(b)))
+	_, _ = ss.c.Write(b)
+}
+
+func (ss *session) handleMessage(msg *chunk.Message) error {
+	switch msg.TypeID {
+	case chunk.TypeSetChunkSize, chunk.TypeAbort, chunk.TypeAck, chunk.TypeSetPeerBandwidth:
+		return nil // the reader applied chunk size and abort; the rest needs nothing from us
+	case chunk.TypeWindowAckSize:
+		v, err := chunk.ParseUint32(msg.Payload)
+		if err != nil {
+			return fmt.Errorf("window ack size: %w", err)
+		}
+		ss.peerWindow = v
+		return nil
+	case chunk.TypeUserControl:
+		uc, err := chunk.ParseUserControl(msg.Payload)
+		if err != nil {
+			return fmt.Errorf("user control: %w", err)
+		}
+		if uc.Event == chunk.EventPingRequest {
+			ss.write(chunk.AppendPingResponse(ss.out[:0], uc.Timestamp))
+		}
+		return nil
+	case chunk.TypeCommandAMF0, chunk.TypeCommandAMF3:
+		body := msg.Payload
+		if msg.TypeID == chunk.TypeCommandAMF3 && len(body) > 0 && body[0] == 0 {
+			body = body[1:]
+		}
+		return ss.handleCommand(msg.StreamID, body)
+	case chunk.TypeAudio, chunk.TypeVideo, chunk.TypeDataAMF0, chunk.TypeDataAMF3:
+		return ss.handleMedia(msg.TypeID, msg.Timestamp, msg.Payload)
+	case chunk.TypeAggregate:
+		if role(ss.role.Load()) != rolePublisher {
+			return errors.New("aggregate message from a connection that is not publishing")
+		}
+		return edge.SplitAggregate(msg.Timestamp, msg.Payload, ss.handleMedia)
+	case chunk.TypeSharedObjectAMF0, chunk.TypeSharedObjectAMF3:
+		ss.log.Debug("shared object message ignored")
+		return nil
+	}
+	return fmt.Errorf("unknown message type %d", msg.TypeID)
+}
+
+func (ss *session) handleMedia(typeID uint8, ts uint32, payload []byte) error {
+	if role(ss.role.Load()) != rolePublisher {
+		if typeID == chunk.TypeDataAMF0 || typeID == chunk.TypeDataAMF3 {
+			ss.log.Debug("data message from a connection that is not publishing ignored")
+			return nil
+		}
+		return fmt.Errorf("media message (type %d) from a connection that is not publishing", typeID)
+	}
+	ss.lastMedia.Store(time.Now().UnixNano())
+	if err := ss.hub.Append(ss, typeID, ts, payload); err != nil {
+		return fmt.Errorf("publish %s: %w", ss.key, err)
+	}
+	return nil
+}
+
+// checkTimeouts runs on the ticker goroutine; it only reads atomics and
+// closes the connection (which is safe from any goroutine).
+func (ss *session) checkTimeouts(now time.Time) {
+	cfg := ss.srv.cfg
+	var reason string
+	switch role(ss.role.Load()) {
+	case roleNone:
+		if !ss.connected.Load() && now.Sub(ss.opened) > cfg.HandshakeTimeout {
+			reason = fmt.Sprintf("handshake and connect not done within handshake_timeout %s", cfg.HandshakeTimeout)
+		} else if idle := now.Sub(time.Unix(0, ss.lastRead.Load())); idle > cfg.IdleTimeout {
+			reason = fmt.Sprintf("idle for %s (idle_timeout %s)", idle.Round(time.Second), cfg.IdleTimeout)
+		}
+	case rolePublisher:
+		v := ss.vhostSnapshot()
+		if v != nil && v.PublishIdleTimeout > 0 {
+			last := ss.lastMedia.Load()
+			if idle := now.Sub(time.Unix(0, last)); idle > v.PublishIdleTimeout {
+				reason = fmt.Sprintf("publisher sent no media for %s (publish_idle_timeout %s)", idle.Round(time.Second), v.PublishIdleTimeout)
+			}
+		}
+	case rolePlayer:
+		v := ss.vhostSnapshot()
+		if since := ss.waitingFor.Load(); since != 0 && v != nil && v.PlayWaitTimeout > 0 {
+			if wait := now.Sub(time.Unix(0, since)); wait > v.PlayWaitTimeout {
+				reason = fmt.Sprintf("stream not published within play_wait_timeout %s", v.PlayWaitTimeout)
+			}
+		}
+	}
+	if reason != "" {
+		ss.setReason(reason)
+		_ = ss.c.Close()
+	}
+}
+
+// vhostSnapshot returns the vhost for goroutines other than the loop: the
+// pointer is written once, before the role that makes it readable.
+func (ss *session) vhostSnapshot() *conf.Vhost {
+	return ss.vhostPtr.Load()
+}
+
+// close releases what the session holds and logs its summary line.
+func (ss *session) close(err error) {
+	r := ss.endRole(false)
+	reason := "client closed"
+	if p := ss.reason.Load(); p != nil {
+		reason = *p
+	} else if err != nil && !errors.Is(err, io.EOF) {
+		reason = err.Error()
+	}
+	in := ss.handshakeBytes
+	if ss.rd != nil {
+		in += ss.rd.BytesRead()
+	}
+	attrs := []any{
+		"role", r.String(),
+		"vhost", ss.key.Vhost, "app", ss.app, "stream", ss.key.Stream,
+		"bytes_in", in, "bytes_out", ss.bytesOut.Load(),
+		"duration", time.Since(ss.opened).Round(time.Millisecond).String(),
+		"reason", reason,
+	}
+	if ss.protocolErr {
+		ss.log.Warn("connection closed on bad input", attrs...)
+		return
+	}
+	ss.log.Info("connection closed", attrs...)
+}

@@ -1,0 +1,40 @@
+// Package pool provides the buffers the hot path reuses: slabs that carve
+// immutable, garbage-collected message buffers out of large blocks, and
+// size-classed scratch buffers for short-lived work.
+package pool
+
+// DefaultSlabSize is the block size a Slab allocates when none is given.
+const DefaultSlabSize = 256 << 10
+
+// Slab carves byte slices out of large blocks so that a stream allocates one
+// block per DefaultSlabSize bytes of media instead of one buffer per message.
+// Slices are owned by the garbage collector: a block is freed when no slice
+// of it is referenced any more, so readers never need to return anything.
+// A Slab is not safe for concurrent use.
+type Slab struct {
+	size  int
+	block []byte
+}
+
+// NewSlab returns a Slab that allocates blocks of size bytes.
+func NewSlab(size int) *Slab {
+	if size <= 0 {
+		size = DefaultSlabSize
+	}
+	return &Slab{size: size}
+}
+
+// Alloc returns a slice of length and capacity n. Requests larger than a
+// quarter of the block size get a buffer of their own so they do not waste
+// the rest of a block.
+func (s *Slab) Alloc(n int) []byte {
+	if n > s.size/4 {
+		return make([]byte, n)
+	}
+	if len(s.block)+n > cap(s.block) {
+		s.block = make([]byte, 0, s.size)
+	}
+	start := len(s.block)
+	s.block = s.block[:start+n]
+	return s.block[start : start+n : start+n]
+}
