@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rtmpedge/rtmpedge/amf"
@@ -71,12 +72,41 @@ func URL(raw string) (addr, tcURL, app, stream string, err error) {
 // Dial connects to the server of rawURL, performs the handshake and the
 // RTMP connect, all within timeout.
 func Dial(rawURL string, timeout time.Duration) (*Client, error) {
+	return Dialer{Timeout: timeout}.Dial(rawURL)
+}
+
+// Dialer holds options for connecting.
+type Dialer struct {
+	Timeout    time.Duration
+	ReadBuffer int // SO_RCVBUF before connecting (0: the system's)
+}
+
+// Dial connects to the server of rawURL, performs the handshake and the
+// RTMP connect, all within d.Timeout.
+func (d Dialer) Dial(rawURL string) (*Client, error) {
 	addr, tcURL, app, stream, err := URL(rawURL)
 	if err != nil {
 		return nil, err
 	}
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	nd := net.Dialer{Timeout: timeout}
+	if d.ReadBuffer > 0 {
+		nd.Control = func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, d.ReadBuffer)
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}
+	}
 	start := time.Now()
-	conn, err := net.DialTimeout("tcp", addr, timeout)
+	conn, err := nd.Dial("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

@@ -78,9 +78,8 @@ func imprintDigest(p []byte, schema int, key []byte) int {
 	return off
 }
 
-// responseSignature returns the signature that makes p (a C2 or S2) the
-// complex response to the peer digest
-// peerDigest: p[1504:] = HMAC(HMAC(fullKey, peerDigest), p[:1504]).
+// responseSignature returns the last 32 bytes of a complex C2/S2 p answering
+// the peer's C1/S1 digest: HMAC(HMAC(fullKey, peerDigest), p[:1504]).
 func responseSignature(p, peerDigest, fullKey []byte) []byte {
 	m := hmac.New(sha256.New, fullKey)
 	m.Write(peerDigest)
@@ -137,7 +136,10 @@ func (h *ServerHandshake) Complex() bool { return h.complex }
 // then C2 (1536 bytes) -> done. Nothing is consumed from a partial C0+C1 or
 // C2. If buf holds both C0+C1 and C2, both are consumed in one call (out is
 // set and done is true). Bytes after C2 are not consumed (they are chunks).
-// A C0 version other than 3 is an error (6, 8 and 9, RTMPE, are refused).
+// A C0 version other than 3 is an error, reported as soon as C0 arrives (6,
+// 8 and 9, RTMPE, are refused as encrypted). C2 is not checked: clients
+// variously echo S1 or send a signed random block. Once done, Feed consumes
+// nothing and reports done.
 func (h *ServerHandshake) Feed(buf []byte) (consumed int, out []byte, done bool, err error) {
 	if h.state == 0 {
 		if len(buf) == 0 {
@@ -157,8 +159,6 @@ func (h *ServerHandshake) Feed(buf []byte) (consumed int, out []byte, done bool,
 		if len(buf)-consumed < HandshakeSize {
 			return consumed, out, false, nil
 		}
-		// C2 is not validated: clients variously echo S1 or send a
-		// signed random block.
 		consumed += HandshakeSize
 		h.state = 2
 	}
@@ -236,7 +236,9 @@ func (h *ClientHandshake) C0C1() []byte {
 // version is nonzero its S1 digest (either schema) and S2 signature are
 // verified and C2 is random data signed with HMAC(Flash Player full key, S1
 // digest); when the server answered simple (zero S1 version), or the client
-// is simple, C2 echoes S1. Bytes after S2 are not consumed.
+// is simple, C2 echoes S1. An S0 version other than 3 or a failed
+// verification is an error. Bytes after S2 are not consumed; once done, Feed
+// consumes nothing and reports done.
 func (h *ClientHandshake) Feed(buf []byte) (consumed int, out []byte, done bool, err error) {
 	if h.done {
 		return 0, nil, true, nil

@@ -22,7 +22,7 @@ const (
 // total would exceed 2*MaxBuffered.
 type ReaderConfig struct {
 	MaxMessageSize  int // largest accepted message length (0 -> 8 MiB default); a larger declared length is an error
-	MaxChunkSize    int // largest accepted Set Chunk Size from the peer (0 -> MaxChunkSize)
+	MaxChunkSize    int // largest accepted Set Chunk Size from the peer (0 -> MaxChunkSize); the caller must be able to buffer one whole chunk
 	MaxChunkStreams int // most distinct chunk stream ids with state (0 -> 64); a new csid beyond it is an error
 	MaxBuffered     int // most bytes held in partial messages over all chunk streams (0 -> 2*MaxMessageSize)
 }

@@ -816,3 +816,46 @@ func TestReaderZeroAllocs(t *testing.T) {
 		t.Fatalf("append: %v allocs per run", a)
 	}
 }
+
+func TestReaderReleaseShrinks(t *testing.T) {
+	cfg := ReaderConfig{MaxMessageSize: 50000, MaxBuffered: 50000}
+	const size = 45000
+	hA := Header{CSID: 400, Timestamp: 1, TypeID: TypeVideo, StreamID: 1}
+	hB := Header{CSID: 3, Timestamp: 2, TypeID: TypeVideo, StreamID: 1}
+	hC := Header{CSID: 4, Timestamp: 3, TypeID: TypeVideo, StreamID: 1}
+	pA, pA2, pB, pC := payloadOf(size, 1), payloadOf(size, 2), payloadOf(size, 3), payloadOf(size, 4)
+	hA2 := hA
+	hA2.Timestamp = 5
+	second := AppendMessage(nil, hA2, pA2, 4096)
+	firstChunk := 3 + 11 + 4096
+
+	b := AppendSetChunkSize(nil, 4096)
+	b = AppendMessage(b, hA, pA, 4096)    // A ends idle with a 45000-byte buffer
+	b = append(b, second[:firstChunk]...) // A partial again: 4096 bytes in a 45000-byte buffer
+	b = AppendMessage(b, hB, pB, 4096)    // B idle with 45000
+	b = AppendMessage(b, hC, pC, 4096)    // C's growth exceeds the budget: B released, A shrunk
+	b = append(b, second[firstChunk:]...) // A completes
+	r := NewReader(cfg)
+	msgs, err := readSplit(t, r, b, func() int { return 1000 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMsgs(t, msgs[1:], []got{{hA, pA}, {hB, pB}, {hC, pC}, {hA2, pA2}})
+	checkHeld(t, r)
+	if r.stream(3).buf != nil {
+		t.Fatal("idle buffer not released")
+	}
+	if r.held > 2*r.maxBuffered {
+		t.Fatalf("held %d", r.held)
+	}
+}
+
+func TestNewReaderDefaults(t *testing.T) {
+	r := NewReader(ReaderConfig{MaxMessageSize: 1 << 30, MaxChunkSize: -1})
+	if r.maxMessageSize != MaxChunkSize || r.maxChunkSize != MaxChunkSize || r.maxChunkStreams != 64 || r.maxBuffered != 2*MaxChunkSize {
+		t.Fatalf("%+v", r)
+	}
+	if r.ChunkSize() != DefaultChunkSize || r.BytesRead() != 0 {
+		t.Fatal("initial state")
+	}
+}

@@ -133,7 +133,9 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	ss := c.Context().(*session)
 	buf, _ := c.Peek(-1)
 	n, err := ss.consume(buf)
-	_, _ = c.Discard(n)
+	if n > 0 { // gnet's Discard(0) discards everything
+		_, _ = c.Discard(n)
+	}
 	if err != nil {
 		ss.protocolErr = true
 		ss.setReason(err.Error())
