@@ -85,8 +85,9 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 	// A healthy player watches throughout.
 	_, videoTS, _ := playRecording(t, s.url("live/ok"))
 
+	// A format-0 chunk header on csid 3 declaring length bytes.
 	header := func(typeID uint8, length uint32) []byte {
-		return chunk.AppendMessage(nil, chunk.Header{CSID: 3, Length: length, TypeID: typeID}, make([]byte, min(length, 64)), 1<<20)[:12]
+		return []byte{0x03, 0, 0, 0, byte(length >> 16), byte(length >> 8), byte(length), typeID, 1, 0, 0, 0}
 	}
 	cases := []struct {
 		name      string
@@ -103,8 +104,8 @@ func TestBadInputClosesOnlyThatConnection(t *testing.T) {
 		}, "command"},
 		{"unknown command", true, func() []byte {
 			return append(connectCmd(t, s.addr), command(t, "launchMissiles", 2.0, nil)...)
-		}, `unknown command "launchMissiles"`},
-		{"publish before connect", true, func() []byte { return command(t, "publish", 2.0, nil, "x", "live") }, `command "publish" before connect`},
+		}, `unknown command \"launchMissiles\"`},
+		{"publish before connect", true, func() []byte { return command(t, "publish", 2.0, nil, "x", "live") }, `publish\" before connect`},
 		{"media without publish", true, func() []byte {
 			media := chunk.AppendMessage(nil, chunk.Header{CSID: 6, Length: 4, TypeID: chunk.TypeAudio, StreamID: 1}, []byte{0xaf, 1, 2, 3}, 128)
 			return append(connectCmd(t, s.addr), media...)
@@ -250,4 +251,63 @@ func TestGracefulShutdown(t *testing.T) {
 			break
 		}
 	}
+}
+
+func TestLimitsAndTimeouts(t *testing.T) {
+	s := startServer(t, `
+listen: ["%ADDR%"]
+max_connections: 3
+handshake_timeout: 1s
+idle_timeout: 2s
+vhost_defaults:
+  publish_idle_timeout: 1s
+  play_wait_timeout: 1s
+vhosts:
+  __defaultVhost__: {}
+`)
+	// A connection that never handshakes is closed after handshake_timeout.
+	silent := rawConn(t, s.addr, false)
+	expectClosed(t, silent)
+	if !s.waitLog("handshake_timeout", 3*time.Second) {
+		t.Error("no log line for the handshake timeout")
+	}
+	// A publisher that sends no media is closed after publish_idle_timeout.
+	pub, err := bench.Dial(s.url("live/idle"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.Publish(); err != nil {
+		t.Fatal(err)
+	}
+	// A player of a stream nobody publishes leaves after play_wait_timeout.
+	player, err := bench.Dial(s.url("live/nobody"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer player.Close()
+	if err := player.Play(); err != nil {
+		t.Fatal(err)
+	}
+	// Over max_connections, a new connection is refused at once.
+	extra := make([]net.Conn, 0, 2)
+	for range 2 {
+		c, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		extra = append(extra, c)
+	}
+	expectClosed(t, extra[1])
+	if !s.waitLog("max_connections reached", 3*time.Second) {
+		t.Error("no log line for max_connections")
+	}
+	for _, want := range []string{"publish_idle_timeout", "play_wait_timeout"} {
+		if !s.waitLog(want, 5*time.Second) {
+			t.Errorf("no close for %s", want)
+		}
+	}
+	// The connection that was let in but never spoke goes after handshake_timeout.
+	expectClosed(t, extra[0])
 }

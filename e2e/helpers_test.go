@@ -18,9 +18,11 @@ import (
 	"time"
 )
 
-// serverBin is the server binary built once for all tests (with -race, so
-// the real traffic of these tests also hunts data races in the server).
-var serverBin string
+// serverBin is the server binary built once for all tests (with -race when
+// the tests run with -race, so their real traffic also hunts data races in
+// the server). plainServerBin is built without -race, for the tests that
+// measure memory: the race detector's shadow memory would drown the signal.
+var serverBin, plainServerBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "rtmpedge-e2e")
@@ -28,16 +30,20 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	serverBin = filepath.Join(dir, "rtmpedge")
-	args := []string{"build", "-o", serverBin}
+	plainServerBin = filepath.Join(dir, "rtmpedge")
+	serverBin = plainServerBin
+	builds := [][]string{{"build", "-o", plainServerBin, "../cmd/rtmpedge"}}
 	if raceEnabled {
-		args = append(args, "-race")
+		serverBin = filepath.Join(dir, "rtmpedge-race")
+		builds = append(builds, []string{"build", "-race", "-o", serverBin, "../cmd/rtmpedge"})
 	}
-	build := exec.Command("go", append(args, "../cmd/rtmpedge")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the server:", err)
-		os.Exit(1)
+	for _, args := range builds {
+		build := exec.Command("go", args...)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building the server:", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -86,6 +92,12 @@ func (s *syncBuffer) String() string {
 // address) and runs the server on it until the test ends.
 func startServer(t testing.TB, cfg string) *server {
 	t.Helper()
+	return startServerBin(t, serverBin, cfg)
+}
+
+// startServerBin is startServer with a given binary.
+func startServerBin(t testing.TB, bin, cfg string) *server {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg = strings.ReplaceAll(cfg, "%ADDR%", addr)
 	path := filepath.Join(t.TempDir(), "rtmpedge.yaml")
@@ -93,7 +105,7 @@ func startServer(t testing.TB, cfg string) *server {
 		t.Fatal(err)
 	}
 	s := &server{t: t, addr: addr, log: &syncBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(serverBin, "-c", path)
+	s.cmd = exec.Command(bin, "-c", path)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -113,7 +113,7 @@ func publishSynthetic(t *testing.T, url string, syn *bench.Synthetic, stop <-cha
 }
 
 func TestStalledPlayersStayBounded(t *testing.T) {
-	s := startServer(t, `
+	s := startServerBin(t, plainServerBin, `
 listen: ["%ADDR%"]
 log: {level: info}
 vhost_defaults:
@@ -129,7 +129,7 @@ vhosts:
 	sent := publishSynthetic(t, s.url("live/fast"), &bench.Synthetic{FPS: 30, GOP: 30, FrameBytes: 128 << 10}, stop)
 
 	// Stalled players: a tiny receive buffer and they never read.
-	const stalled = 5
+	const stalled = 8
 	for range stalled {
 		c, err := bench.Dialer{Timeout: 5 * time.Second, ReadBuffer: 4096}.Dial(s.url("live/fast"))
 		if err != nil {

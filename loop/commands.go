@@ -46,8 +46,10 @@ func (ss *session) handleCommand(streamID uint32, body []byte) error {
 	switch name {
 	case "createStream":
 		ss.sendCommand(0, "_result", txn, nil, float64(edge.StreamID))
-	case "releaseStream", "getStreamLength":
+	case "releaseStream":
 		ss.sendCommand(0, "_result", txn, nil, amf.Undefined{})
+	case "getStreamLength":
+		ss.sendCommand(0, "_result", txn, nil, 0.0) // live: no length
 	case "FCPublish":
 		ss.sendCommand(0, "onFCPublish", 0.0, nil, statusObject("status", "NetStream.Publish.Start", "FCPublish received."))
 	case "publish":

@@ -112,7 +112,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	ss := newSession(s, c, remote)
 	c.SetContext(ss)
 	s.sessions.Store(ss, struct{}{})
-	s.log.Debug("connection open", "id", ss.id, "client", remote)
+	ss.log.Info("connection open", "local", c.LocalAddr().String())
 	return nil, gnet.None
 }
 
