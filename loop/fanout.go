@@ -121,7 +121,7 @@ func (g *group) throttled(p *player, now time.Time) bool {
 		if !p.lagging {
 			p.lagging, p.lagSince = true, now
 			p.ss.log.Debug("player behind, skipping ahead", "buffered", buffered, "backlog", g.backlog)
-		} else if now.Sub(p.lagSince) > g.lagLimit {
+		} else if g.lagLimit > 0 && now.Sub(p.lagSince) > g.lagLimit {
 			p.closing = true
 			p.ss.setReason(fmt.Sprintf("player behind by over %d bytes for %s (player_lag_timeout)", g.backlog, g.lagLimit))
 			_ = p.ss.c.Close()

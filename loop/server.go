@@ -55,6 +55,11 @@ func New(cfg *conf.Config, log *slog.Logger) *Server {
 // Run serves until ctx is cancelled, then closes every connection and
 // returns. It returns an error if the listeners cannot be opened.
 func (s *Server) Run(ctx context.Context) error {
+	for name, v := range s.cfg.Vhosts {
+		if v.Cluster.Mode == conf.ModeRemote {
+			return fmt.Errorf("vhost %s: cluster.mode remote (edge) is not supported by this build yet", name)
+		}
+	}
 	addrs := make([]string, len(s.cfg.Listen))
 	for i, a := range s.cfg.Listen {
 		addrs[i] = "tcp://" + a

@@ -50,21 +50,21 @@ type session struct {
 	remote string
 	opened time.Time
 
-	hs        *chunk.ServerHandshake // nil once the handshake is done
-	rd        *chunk.Reader
-	outChunk  int
-	out       []byte // scratch for replies
+	hs          *chunk.ServerHandshake // nil once the handshake is done
+	rd          *chunk.Reader
+	outChunk    int
+	out         []byte // scratch for replies
 	closing     bool   // close once this read is handled
 	protocolErr bool   // closed because the peer sent something invalid
-	connected atomic.Bool
+	connected   atomic.Bool
 
 	vhostPtr atomic.Pointer[conf.Vhost]
 	app      string
-	tcURL  string
-	role   atomic.Int32
-	key    edge.Key
-	hub    *edge.Hub
-	player *player
+	tcURL    string
+	role     atomic.Int32
+	key      edge.Key
+	hub      *edge.Hub
+	player   *player
 
 	handshakeBytes uint64
 	bytesOut       atomic.Uint64
