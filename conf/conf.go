@@ -61,13 +61,43 @@ type Vhost struct {
 	PublishIdleTimeout time.Duration `mapstructure:"publish_idle_timeout"`
 	PlayWaitTimeout    time.Duration `mapstructure:"play_wait_timeout"`
 	Cluster            Cluster       `mapstructure:"cluster"`
+	Hooks              Hooks         `mapstructure:"hooks"`
 }
 
-// Cluster says whether a vhost serves its own publishes or works as an edge.
+// Cluster says whether a vhost serves its own publishes or works as an edge,
+// and how an edge uses its origins.
 type Cluster struct {
-	Mode   string   `mapstructure:"mode"`   // "local" or "remote"
-	Origin []string `mapstructure:"origin"` // host:port (":1935" added when the port is missing)
+	Mode           string        `mapstructure:"mode"`            // "local" or "remote"
+	Origin         []string      `mapstructure:"origin"`          // host:port (":1935" added when the port is missing)
+	Select         string        `mapstructure:"select"`          // "failover" (list order) or "hash" (per-stream order)
+	Vhost          string        `mapstructure:"vhost"`           // vhost named upstream ("": the client's)
+	DebugUpnode    bool          `mapstructure:"debug_upnode"`    // send our server info in the upstream connect
+	TokenTraverse  bool          `mapstructure:"token_traverse"`  // let the origin decide each client's connect
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout"` // TCP connect to an origin
+	CommandTimeout time.Duration `mapstructure:"command_timeout"` // handshake, connect and play/publish answered
+	NoDataTimeout  time.Duration `mapstructure:"no_data_timeout"` // an upstream player receiving nothing this long fails over
+	RetryMin       time.Duration `mapstructure:"retry_min"`       // first wait after every origin failed
+	RetryMax       time.Duration `mapstructure:"retry_max"`       // longest wait between rounds
+	DeadOriginTTL  time.Duration `mapstructure:"dead_origin_ttl"` // an origin that failed is tried last this long
+	Linger         time.Duration `mapstructure:"linger"`          // an upstream without players stays this long
+	PublishTimeout time.Duration `mapstructure:"publish_timeout"` // a forwarded publisher waits this long for an origin
+	PublishBuffer  ByteSize      `mapstructure:"publish_buffer"`  // media held for the origin while reconnecting
 }
+
+// Hooks are HTTP callbacks that decide connects, publishes and plays
+// (SRS-compatible JSON bodies; HTTP 200 with code 0 allows).
+type Hooks struct {
+	OnConnect string        `mapstructure:"on_connect"`
+	OnPublish string        `mapstructure:"on_publish"`
+	OnPlay    string        `mapstructure:"on_play"`
+	Timeout   time.Duration `mapstructure:"timeout"`
+}
+
+// Origin selection policies.
+const (
+	SelectFailover = "failover"
+	SelectHash     = "hash"
+)
 
 // Cluster modes.
 const (

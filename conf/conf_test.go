@@ -49,7 +49,18 @@ func wantDefaultVhost(name string) conf.Vhost {
 		PlayerLagTimeout:   10 * time.Second,
 		PublishIdleTimeout: 20 * time.Second,
 		PlayWaitTimeout:    0,
-		Cluster:            conf.Cluster{Mode: conf.ModeLocal, Origin: []string{}},
+		Cluster:            wantCluster(conf.ModeLocal, []string{}),
+		Hooks:              conf.Hooks{Timeout: 3 * time.Second},
+	}
+}
+
+// wantCluster is the default cluster section with mode and origins set.
+func wantCluster(mode string, origins []string) conf.Cluster {
+	return conf.Cluster{
+		Mode: mode, Origin: origins, Select: conf.SelectFailover, DebugUpnode: true,
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second, NoDataTimeout: 3 * time.Second,
+		RetryMin: 200 * time.Millisecond, RetryMax: 3 * time.Second, DeadOriginTTL: 10 * time.Second,
+		Linger: 3 * time.Second, PublishTimeout: 10 * time.Second, PublishBuffer: 8 * conf.MiB,
 	}
 }
 
@@ -408,12 +419,12 @@ vhosts:
 `)
 	def := wantDefaultVhost("")
 	def.PlayerBacklog = conf.MiB
-	def.Cluster = conf.Cluster{Mode: conf.ModeRemote, Origin: []string{"a.example.com:1935", "b.example.com:1940"}}
+	def.Cluster = wantCluster(conf.ModeRemote, []string{"a.example.com:1935", "b.example.com:1940"})
 
 	want := map[string]func(v *conf.Vhost){
 		"one.example.com":          func(v *conf.Vhost) { v.MergedWrite = 0 },
 		"two.example.com":          func(v *conf.Vhost) { v.Cluster.Origin = []string{"c.example.com:1935"} },
-		"three.example.com":        func(v *conf.Vhost) { v.Cluster = conf.Cluster{Mode: conf.ModeLocal, Origin: []string{}} },
+		"three.example.com":        func(v *conf.Vhost) { v.Cluster = wantCluster(conf.ModeLocal, []string{}) },
 		"empty.example.com":        func(v *conf.Vhost) {},
 		"null.example.com":         func(v *conf.Vhost) {},
 		"null-cluster.example.com": func(v *conf.Vhost) {},
@@ -492,6 +503,12 @@ func TestValidation(t *testing.T) {
 		{"vhost player_backlog", "vhosts: {a: {player_backlog: 32KiB}}", "vhosts::a::player_backlog: must be at least 64KiB, got 32KiB"},
 		{"vhost gop_cache_max_bytes", "vhosts: {a: {gop_cache_max_bytes: -1}}", "vhosts::a::gop_cache_max_bytes: must not be negative, got -1B"},
 		{"vhost cluster mode", "vhosts: {a: {cluster: {mode: proxy}}}", `vhosts::a::cluster::mode: must be one of local, remote, got "proxy"`},
+		{"vhost cluster select", "vhosts: {a: {cluster: {select: random}}}", `vhosts::a::cluster::select: must be one of failover, hash, got "random"`},
+		{"vhost connect timeout", "vhosts: {a: {cluster: {connect_timeout: 0s}}}", "vhosts::a::cluster::connect_timeout: must be positive, got 0s"},
+		{"vhost retry order", "vhosts: {a: {cluster: {retry_min: 5s, retry_max: 1s}}}", "vhosts::a::cluster::retry_max: must not be less than retry_min 5s, got 1s"},
+		{"vhost linger negative", "vhosts: {a: {cluster: {linger: -1s}}}", "vhosts::a::cluster::linger: must not be negative, got -1s"},
+		{"vhost publish buffer", "vhosts: {a: {cluster: {publish_buffer: 1KiB}}}", "vhosts::a::cluster::publish_buffer: must be at least 64KiB, got 1KiB"},
+		{"vhost hook url", "vhosts: {a: {hooks: {on_play: 'ftp://x'}}}", `vhosts::a::hooks::on_play: must be an http:// or https:// URL, got "ftp://x"`},
 		{"vhost remote without origin", "vhosts: {edge.example.com: {cluster: {mode: remote}}}", "vhosts::edge.example.com::cluster::origin: must list at least one origin when cluster::mode is remote"},
 		{"vhost origin bad host", "vhosts: {a: {cluster: {origin: [ok.example.com, 'bad host']}}}", `vhosts::a::cluster::origin[1]: "bad host" is not a valid host or host:port`},
 		{"vhost origin bad port", "vhosts: {a: {cluster: {origin: ['o.example.com:99999']}}}", `vhosts::a::cluster::origin[0]: "o.example.com:99999": port must be a number between 1 and 65535`},

@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ var (
 	logLevels    = []string{"debug", "info", "warn", "error"}
 	logFormats   = []string{"text", "json"}
 	clusterModes = []string{ModeLocal, ModeRemote}
+	selections   = []string{SelectFailover, SelectHash}
 )
 
 // validateTop checks and normalizes the top-level settings.
@@ -80,6 +82,8 @@ func validateVhost(p *problems, prefix string, v *Vhost, own map[string]any, isD
 		{"player_lag_timeout", v.PlayerLagTimeout},
 		{"publish_idle_timeout", v.PublishIdleTimeout},
 		{"play_wait_timeout", v.PlayWaitTimeout},
+		{"cluster" + keyDelim + "dead_origin_ttl", v.Cluster.DeadOriginTTL},
+		{"cluster" + keyDelim + "linger", v.Cluster.Linger},
 	} {
 		if d.val < 0 {
 			report(d.key, "must not be negative, got %v", d.val)
@@ -93,6 +97,42 @@ func validateVhost(p *problems, prefix string, v *Vhost, own map[string]any, isD
 	}
 	if v.GopCacheMaxBytes < 0 {
 		report("gop_cache_max_bytes", "must not be negative, got %v", v.GopCacheMaxBytes)
+	}
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"cluster" + keyDelim + "connect_timeout", v.Cluster.ConnectTimeout},
+		{"cluster" + keyDelim + "command_timeout", v.Cluster.CommandTimeout},
+		{"cluster" + keyDelim + "no_data_timeout", v.Cluster.NoDataTimeout},
+		{"cluster" + keyDelim + "retry_min", v.Cluster.RetryMin},
+		{"cluster" + keyDelim + "retry_max", v.Cluster.RetryMax},
+		{"cluster" + keyDelim + "publish_timeout", v.Cluster.PublishTimeout},
+		{"hooks" + keyDelim + "timeout", v.Hooks.Timeout},
+	} {
+		if d.val <= 0 {
+			report(d.key, "must be positive, got %v", d.val)
+		}
+	}
+	if v.Cluster.RetryMax < v.Cluster.RetryMin {
+		report("cluster"+keyDelim+"retry_max", "must not be less than retry_min %v, got %v", v.Cluster.RetryMin, v.Cluster.RetryMax)
+	}
+	if v.Cluster.PublishBuffer < minPlayerBacklog {
+		report("cluster"+keyDelim+"publish_buffer", "must be at least %v, got %v", minPlayerBacklog, v.Cluster.PublishBuffer)
+	}
+	v.Cluster.Select = strings.ToLower(strings.TrimSpace(v.Cluster.Select))
+	if !slices.Contains(selections, v.Cluster.Select) {
+		report("cluster"+keyDelim+"select", "must be one of %s, got %q", strings.Join(selections, ", "), v.Cluster.Select)
+	}
+	for _, h := range []struct{ key, url string }{
+		{"on_connect", v.Hooks.OnConnect}, {"on_publish", v.Hooks.OnPublish}, {"on_play", v.Hooks.OnPlay},
+	} {
+		if h.url == "" {
+			continue
+		}
+		if u, err := url.Parse(h.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			report("hooks"+keyDelim+h.key, "must be an http:// or https:// URL, got %q", h.url)
+		}
 	}
 	v.Cluster.Mode = strings.ToLower(strings.TrimSpace(v.Cluster.Mode))
 	if !slices.Contains(clusterModes, v.Cluster.Mode) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the server and its tests need on Debian: Go modules, and
-# ffmpeg/ffprobe and rtmpdump from apt when they are missing.
+# with --test ffmpeg/ffprobe, rtmpdump, nginx and its RTMP module
+# (libnginx-mod-rtmp, for the interop tests) from apt when they are missing.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -8,16 +9,47 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 
+nginx_rtmp_module=/usr/lib/nginx/modules/ngx_rtmp_module.so
+
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v rtmpdump >/dev/null 2>&1 || missing+=(rtmpdump)
+# nginx is usually in /usr/sbin, which a user's PATH may lack.
+nginx_bin_missing=0
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || nginx_bin_missing=1
+[ "$nginx_bin_missing" -eq 1 ] && missing+=(nginx)
+[ -f "$nginx_rtmp_module" ] || missing+=(libnginx-mod-rtmp)
+
 if [ "${1:-}" = "--test" ] && [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	# Deduplicate (ffmpeg may be listed twice).
+	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 	echo "deps: installing ${missing[*]} with apt-get"
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update -qq
 	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+	# The nginx package may start its own service (on :80). The tests run
+	# their own nginx instances with their own config and pid file and never
+	# use it, so stop it if this install started it (an nginx installed
+	# before is left alone).
+	if [ "$nginx_bin_missing" -eq 1 ]; then
+		stopped=0
+		if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+			$sudo systemctl stop nginx && stopped=1 || true
+		fi
+		if [ "$stopped" -eq 0 ] && command -v service >/dev/null 2>&1; then
+			$sudo service nginx stop >/dev/null 2>&1 && stopped=1 || true
+		fi
+		if [ "$stopped" -eq 0 ] && [ -s /run/nginx.pid ]; then
+			pid=$(cat /run/nginx.pid)
+			case "$pid" in
+			'' | *[!0-9]*) ;;
+			*) $sudo kill "$pid" 2>/dev/null || true ;;
+			esac
+		fi
+	fi
 fi
 go mod download
