@@ -5,6 +5,7 @@
 package edge
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -80,7 +81,8 @@ type Hub struct {
 	publisher any
 	slab      *pool.Slab
 
-	meta, videoSeq, audioSeq []byte
+	meta, videoSeq, audioSeq []byte // chunked, as players get them
+	rawHeaders               [3][]byte // payloads of meta, video and audio headers, to spot repeats
 	hasVideo                 bool
 
 	// Timestamps players see stay monotonic across publishers: each
@@ -153,6 +155,7 @@ func (h *Hub) Unpublish(owner any) {
 	}
 	h.publisher = nil
 	h.meta, h.videoSeq, h.audioSeq = nil, nil, nil
+	h.rawHeaders = [3][]byte{}
 	h.hasGop = false
 	h.gopBytes = 0
 	h.pushControlLocked(h.notifyUnpublish)
@@ -183,6 +186,16 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 	if h.publisher != owner {
 		h.mu.Unlock()
 		return ErrNotPublisher
+	}
+	if m.SeqHeader {
+		// A header equal to the current one (a new upstream after a failover
+		// repeats it) is not sent again.
+		slot := &h.rawHeaders[m.Kind-KindAudio]
+		if bytes.Equal(*slot, payload) {
+			h.mu.Unlock()
+			return nil
+		}
+		*slot = append((*slot)[:0:0], payload...)
 	}
 	ts = h.mapTimestampLocked(ts)
 	csid := uint32(csidData)
@@ -215,6 +228,21 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 	h.mu.Unlock()
 	h.wake(ts, m.SeqHeader)
 	return nil
+}
+
+// Restart starts a new epoch of the same publisher, as when an edge's
+// upstream fails over to another origin: timestamps continue from the last
+// one, the GOP cache waits for the next keyframe, headers stay until the
+// new source sends different ones. Players are not notified.
+func (h *Hub) Restart(owner any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.publisher != owner {
+		return
+	}
+	h.needOffset = h.haveLast
+	h.hasGop = false
+	h.gopBytes = 0
 }
 
 // mapTimestampLocked shifts a publisher's timestamp so that the stream
@@ -373,3 +401,15 @@ func (h *Hub) wake(ts uint32, force bool) {
 func (h *Hub) pushControlLocked(data []byte) {
 	h.pushLocked(Packet{Data: data, Timestamp: h.lastTS, Kind: KindControl})
 }
+
+// Notify sends data (complete chunked messages, e.g. an onStatus) to the
+// players following the stream now.
+func (h *Hub) Notify(data []byte) {
+	h.mu.Lock()
+	h.pushControlLocked(data)
+	h.mu.Unlock()
+	h.wake(0, true)
+}
+
+// ChunkSize returns the chunk size the hub's packets are cut at.
+func (h *Hub) ChunkSize() int { return h.opts.ChunkSize }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rtmpedge/rtmpedge/amf"
 	"github.com/rtmpedge/rtmpedge/chunk"
+	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
 )
 
@@ -131,6 +132,7 @@ func (ss *session) onConnect(txn float64, vals []any) error {
 	}
 	ss.vhostPtr.Store(v)
 	ss.app, ss.tcURL = t.app, t.tcURL
+	ss.appRaw, ss.tcQuery, ss.connectObj = obj.String("app"), t.query, obj
 	ss.key.Vhost, ss.key.App = v.Name, t.app
 
 	encoding, _ := obj.Number("objectEncoding")
@@ -246,6 +248,9 @@ func (ss *session) onPlay(txn float64, args []any) error {
 	}
 	ss.role.Store(int32(rolePlayer))
 	ss.srv.join(ss, v)
+	if v.Cluster.Mode == conf.ModeRemote {
+		ss.srv.ingestJoin(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})
+	}
 	ss.log.Info("play start", "vhost", key.Vhost, "app", key.App, "stream", name, "waiting_for_publisher", !hub.Publishing())
 	return nil
 }
@@ -272,6 +277,7 @@ func (ss *session) endRole(logIt bool) role {
 	case rolePublisher:
 		ss.hub.Unpublish(ss)
 	case rolePlayer:
+		ss.srv.ingestLeave(ss)
 		ss.srv.leave(ss)
 	default:
 		return r

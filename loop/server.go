@@ -21,7 +21,12 @@ import (
 )
 
 // tickInterval is how often timeouts are checked.
-const tickInterval = time.Second
+const tickInterval = 250 * time.Millisecond
+
+// timeoutChecker is a connection the ticker watches.
+type timeoutChecker interface {
+	checkTimeouts(now time.Time)
+}
 
 // Server is an RTMP server. Create it with New and start it with Run.
 type Server struct {
@@ -35,10 +40,15 @@ type Server struct {
 
 	nextID   atomic.Uint64
 	conns    atomic.Int64
-	sessions sync.Map // *session -> struct{}, for the ticker
+	sessions sync.Map // timeoutChecker (sessions and outbound connections) -> struct{}, for the ticker
 
 	groupsMu sync.Mutex
 	groups   map[groupKey]*group
+
+	serverID  string
+	ingestMu  sync.Mutex
+	ingesters map[*edge.Hub]*ingester
+	origins   map[string]*edge.Origins // per vhost name
 }
 
 // New returns a server for cfg that logs to log.
@@ -49,17 +59,16 @@ func New(cfg *conf.Config, log *slog.Logger) *Server {
 		hubs:   edge.NewRegistry(),
 		booted: make(chan struct{}),
 		groups: make(map[groupKey]*group),
+
+		serverID:  fmt.Sprintf("%x", time.Now().UnixNano()),
+		ingesters: make(map[*edge.Hub]*ingester),
+		origins:   make(map[string]*edge.Origins),
 	}
 }
 
 // Run serves until ctx is cancelled, then closes every connection and
 // returns. It returns an error if the listeners cannot be opened.
 func (s *Server) Run(ctx context.Context) error {
-	for name, v := range s.cfg.Vhosts {
-		if v.Cluster.Mode == conf.ModeRemote {
-			return fmt.Errorf("vhost %s: cluster.mode remote (edge) is not supported by this build yet", name)
-		}
-	}
 	addrs := make([]string, len(s.cfg.Listen))
 	for i, a := range s.cfg.Listen {
 		addrs[i] = "tcp://" + a
@@ -107,6 +116,9 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 
 // OnOpen sets up a connection's state, refusing it over max_connections.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if o, ok := c.Context().(*outbound); ok {
+		return o.onOpen(c)
+	}
 	n := s.conns.Add(1)
 	remote := c.RemoteAddr().String()
 	if n > int64(s.cfg.MaxConnections) {
@@ -123,6 +135,10 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 
 // OnClose releases what the connection held and logs its summary.
 func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
+	if o, ok := c.Context().(*outbound); ok {
+		o.onClose(err)
+		return gnet.None
+	}
 	ss, ok := c.Context().(*session)
 	if !ok {
 		return gnet.None
@@ -135,6 +151,9 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 
 // OnTraffic parses what arrived.
 func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	if o, ok := c.Context().(*outbound); ok {
+		return o.onTraffic(c)
+	}
 	ss := c.Context().(*session)
 	buf, _ := c.Peek(-1)
 	n, err := ss.consume(buf)
@@ -156,7 +175,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	now := time.Now()
 	s.sessions.Range(func(k, _ any) bool {
-		k.(*session).checkTimeouts(now)
+		k.(timeoutChecker).checkTimeouts(now)
 		return true
 	})
 	return tickInterval, gnet.None

@@ -10,6 +10,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/rtmpedge/rtmpedge/amf"
 	"github.com/rtmpedge/rtmpedge/chunk"
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
@@ -58,13 +59,18 @@ type session struct {
 	protocolErr bool   // closed because the peer sent something invalid
 	connected   atomic.Bool
 
-	vhostPtr atomic.Pointer[conf.Vhost]
-	app      string
-	tcURL    string
-	role     atomic.Int32
-	key      edge.Key
-	hub      *edge.Hub
-	player   *player
+	vhostPtr   atomic.Pointer[conf.Vhost]
+	app        string
+	tcURL      string
+	appRaw     string     // app as the client sent it, query included
+	tcQuery    string     // query of the client's tcUrl
+	connectObj amf.Object // the client's connect command object
+	role       atomic.Int32
+	key        edge.Key
+	hub        *edge.Hub
+	player     *player
+	ingest     *ingester  // the upstream feeding this player (edge vhosts)
+	fwd        *forwarder // the origin this publisher is forwarded to (edge vhosts)
 
 	handshakeBytes uint64
 	bytesOut       atomic.Uint64

@@ -11,6 +11,7 @@ type target struct {
 	tcURL string
 	vhost string // from ?vhost= or the tcUrl host
 	app   string // without query
+	query string // query of the tcUrl
 }
 
 // parseConnect reads the vhost and app from a connect's tcUrl and app
@@ -25,6 +26,7 @@ func parseConnect(tcURL, app string) (target, error) {
 		}
 		t.vhost = u.Hostname()
 		params = u.Query()
+		t.query = u.RawQuery
 		if app == "" {
 			app = strings.TrimPrefix(u.Path, "/")
 		}

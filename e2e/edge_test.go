@@ -1,0 +1,294 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rtmpedge/rtmpedge/bench"
+	"github.com/rtmpedge/rtmpedge/chunk"
+)
+
+// edgeConfig is an edge whose default vhost pulls from origins, with extra
+// cluster settings (YAML lines, indented under cluster).
+func edgeConfig(extra string, origins ...string) string {
+	return fmt.Sprintf(`
+listen: ["%%ADDR%%"]
+log: {level: info}
+vhosts:
+  __defaultVhost__:
+    cluster:
+      mode: remote
+      origin: ["%s"]
+      connect_timeout: 1s
+      command_timeout: 3s
+      no_data_timeout: 2s
+%s
+`, strings.Join(origins, `", "`), extra)
+}
+
+// countPlays counts the players of stream in a server's log: on an origin,
+// the edges' upstream connections.
+func countPlays(log, stream string) int {
+	n := 0
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, `msg="play start"`) && strings.Contains(l, " stream="+stream+" ") {
+			n++
+		}
+	}
+	return n
+}
+
+// kill stops the server with SIGKILL, as a crash would.
+func (s *server) kill() {
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.done
+}
+
+// watcher is a Go player that records when each video message arrived.
+type watcher struct {
+	c        *bench.Client
+	mu       sync.Mutex
+	ts       []uint32
+	at       []time.Time
+	keyframe bool
+	err      error
+	done     chan struct{}
+}
+
+func watch(t *testing.T, url string) *watcher {
+	t.Helper()
+	c, err := bench.Dial(url, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Play(); err != nil {
+		t.Fatal(err)
+	}
+	w := &watcher{c: c, done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			msg, err := c.ReadMessage()
+			if err != nil {
+				w.mu.Lock()
+				w.err = err
+				w.mu.Unlock()
+				return
+			}
+			if msg.TypeID == chunk.TypeVideo && len(msg.Payload) > 1 && msg.Payload[1] == 1 {
+				w.mu.Lock()
+				w.ts = append(w.ts, msg.Timestamp)
+				w.at = append(w.at, time.Now())
+				w.keyframe = w.keyframe || msg.Payload[0] == 0x17
+				w.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { c.Close(); <-w.done })
+	return w
+}
+
+func (w *watcher) frames() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.ts)
+}
+
+func (w *watcher) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// waitFrames waits until the watcher has n video frames.
+func (w *watcher) waitFrames(t *testing.T, n int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for w.frames() < n {
+		if err := w.failed(); err != nil {
+			t.Fatalf("player failed after %d frames: %v", w.frames(), err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("player got %d of %d video frames in %s", w.frames(), n, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// maxGap returns the longest wall-clock gap between video frames after
+// from, and whether timestamps always went forward.
+func (w *watcher) maxGap(from time.Time) (time.Duration, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var gap time.Duration
+	mono := true
+	for i := 1; i < len(w.at); i++ {
+		if int32(w.ts[i]-w.ts[i-1]) < 0 {
+			mono = false
+		}
+		if w.at[i].After(from) {
+			gap = max(gap, w.at[i].Sub(w.at[i-1]))
+		}
+	}
+	return gap, mono
+}
+
+func TestEdgeServesManyPlayersFromOneUpstream(t *testing.T) {
+	origin := startServer(t, originConfig)
+	edge := startServer(t, edgeConfig("", origin.addr))
+	publishFFmpeg(t, origin.url("live/one"), "320x240", 60)
+	probeUntil(t, origin.url("live/one"), hasAV)
+	base := countPlays(origin.log.String(), "one") // ffprobe's
+
+	const players = 100
+	watchers := make([]*watcher, players)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i := range watchers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := watch(t, edge.url("live/one"))
+			mu.Lock()
+			watchers[i] = w
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for _, w := range watchers {
+		w.waitFrames(t, 50, 20*time.Second)
+		if !w.keyframe {
+			t.Fatal("a player got no keyframe")
+		}
+	}
+	if n := countPlays(origin.log.String(), "one") - base; n != 1 {
+		t.Fatalf("origin saw %d upstream players for the stream, want exactly 1", n)
+	}
+	// A player joining now starts from the edge's GOP cache: its first
+	// frame is a keyframe, and the origin still sees one connection.
+	late := watch(t, edge.url("live/one"))
+	late.waitFrames(t, 1, 10*time.Second)
+	if !late.keyframe {
+		t.Error("late player's first frame is not a keyframe")
+	}
+	if n := countPlays(origin.log.String(), "one") - base; n != 1 {
+		t.Fatalf("origin saw %d upstream players after a late join, want 1", n)
+	}
+}
+
+func TestEdgeLingerAndRestart(t *testing.T) {
+	origin := startServer(t, originConfig)
+	edge := startServer(t, edgeConfig("      linger: 1s", origin.addr))
+	publishFFmpeg(t, origin.url("live/linger"), "320x240", 60)
+	probeUntil(t, origin.url("live/linger"), hasAV)
+	base := countPlays(origin.log.String(), "linger")
+
+	first := watch(t, edge.url("live/linger"))
+	first.waitFrames(t, 10, 15*time.Second)
+	first.c.Close()
+	// Back within the linger: the same upstream serves.
+	time.Sleep(300 * time.Millisecond)
+	again := watch(t, edge.url("live/linger"))
+	again.waitFrames(t, 10, 15*time.Second)
+	if n := countPlays(origin.log.String(), "linger") - base; n != 1 {
+		t.Fatalf("origin saw %d upstreams, want 1 (player came back within the linger)", n)
+	}
+	again.c.Close()
+	if !edge.waitLog("upstream stopped: no players", 5*time.Second) {
+		t.Fatal("the upstream did not close after the linger")
+	}
+	// Players arriving right around the close are all served.
+	for i := range 5 {
+		w := watch(t, edge.url("live/linger"))
+		w.waitFrames(t, 5, 15*time.Second)
+		w.c.Close()
+		time.Sleep(time.Duration(800+100*i) * time.Millisecond)
+	}
+	if n := countPlays(origin.log.String(), "linger") - base; n < 2 {
+		t.Fatalf("origin saw %d upstreams, want a new one after the linger", n)
+	}
+}
+
+// publishTee publishes one encoded stream to several servers at once.
+func publishTee(t *testing.T, seconds int, urls ...string) *process {
+	t.Helper()
+	outs := make([]string, len(urls))
+	for i, u := range urls {
+		outs[i] = "[f=flv:onfail=ignore]" + u
+	}
+	return startProcess(t, "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+		"-t", fmt.Sprint(seconds),
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-b:a", "64k", "-map", "0:v", "-map", "1:a", "-flags", "+global_header",
+		"-f", "tee", strings.Join(outs, "|"))
+}
+
+func TestEdgeFailoverKeepsPlayers(t *testing.T) {
+	o1 := startServer(t, originConfig)
+	o2 := startServer(t, originConfig)
+	edge := startServer(t, edgeConfig("", o1.addr, o2.addr))
+	publishTee(t, 60, o1.url("live/fo"), o2.url("live/fo"))
+	probeUntil(t, o1.url("live/fo"), hasAV)
+	probeUntil(t, o2.url("live/fo"), hasAV)
+	base := countPlays(o2.log.String(), "fo")
+
+	const players = 20
+	ws := make([]*watcher, players)
+	for i := range ws {
+		ws[i] = watch(t, edge.url("live/fo"))
+	}
+	for _, w := range ws {
+		w.waitFrames(t, 25, 15*time.Second)
+	}
+	killed := time.Now()
+	o1.kill()
+	start := time.Now()
+	targets := make([]int, len(ws))
+	for i, w := range ws {
+		targets[i] = w.frames() + 50
+	}
+	for i, w := range ws {
+		w.waitFrames(t, targets[i], 20*time.Second)
+	}
+	t.Logf("all players got 50 more frames %s after the kill", time.Since(start).Round(time.Millisecond))
+	var worst time.Duration
+	for i, w := range ws {
+		gap, mono := w.maxGap(killed.Add(-time.Second))
+		worst = max(worst, gap)
+		if !mono {
+			t.Errorf("player %d: timestamps went back across the failover", i)
+		}
+		if err := w.failed(); err != nil {
+			t.Errorf("player %d disconnected: %v", i, err)
+		}
+	}
+	t.Logf("failover with a clean error (SIGKILL, connection reset): longest gap in received video %s over %d players", worst.Round(time.Millisecond), players)
+	if worst > 5*time.Second {
+		t.Errorf("longest gap %s", worst)
+	}
+	if n := countPlays(o2.log.String(), "fo") - base; n != 1 {
+		t.Errorf("second origin saw %d upstreams, want 1", n)
+	}
+}
+
+func TestEdgeFirstOriginAlreadyDead(t *testing.T) {
+	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	origin := startServer(t, originConfig)
+	edge := startServer(t, edgeConfig("", dead, origin.addr))
+	publishFFmpeg(t, origin.url("live/dead"), "320x240", 60)
+	probeUntil(t, origin.url("live/dead"), hasAV)
+	start := time.Now()
+	w := watch(t, edge.url("live/dead"))
+	w.waitFrames(t, 1, 15*time.Second)
+	t.Logf("first frame through the edge after %s with the first origin refusing connections", time.Since(start).Round(time.Millisecond))
+	p := probeUntil(t, edge.url("live/dead"), hasAV)
+	if codec, w, h, _ := p.stream("video"); codec != "h264" || w != 320 || h != 240 {
+		t.Errorf("edge video = %s %dx%d", codec, w, h)
+	}
+}

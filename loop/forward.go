@@ -1,0 +1,3 @@
+package loop
+
+type forwarder struct{}

@@ -1,0 +1,302 @@
+package loop
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/rtmpedge/rtmpedge/amf"
+	"github.com/rtmpedge/rtmpedge/conf"
+	"github.com/rtmpedge/rtmpedge/edge"
+)
+
+// Version is reported to origins with debug_upnode; main sets it.
+var Version = "dev"
+
+// upstreamTarget is what an edge asks its origin for on behalf of a client.
+type upstreamTarget struct {
+	vhost  *conf.Vhost
+	app    string // app as the client sent it (query included)
+	query  string // query of the client's tcUrl
+	stream string // stream name with its query
+}
+
+// tcURL returns the upstream tcUrl for origin addr: the vhost transform
+// (cluster.vhost, else the client's named vhost, else the origin's address)
+// and the client's parameters.
+func (t upstreamTarget) tcURL(addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if v := t.vhost.Cluster.Vhost; v != "" {
+		host = v
+	} else if t.vhost.Name != conf.DefaultVhost {
+		host = t.vhost.Name
+	}
+	u := "rtmp://" + net.JoinHostPort(host, port) + "/" + t.app
+	if t.query != "" {
+		u += "?" + t.query
+	}
+	return u
+}
+
+// upnode is the debug_upnode object, with SRS's field names.
+func (s *Server) upnode(v *conf.Vhost, local string) amf.Object {
+	if !v.Cluster.DebugUpnode {
+		return nil
+	}
+	host, _, _ := net.SplitHostPort(local)
+	return amf.Object{
+		{Key: "srs_sig", Value: "rtmpedge"},
+		{Key: "srs_server", Value: "rtmpedge/" + Version},
+		{Key: "srs_version", Value: Version},
+		{Key: "srs_pid", Value: float64(os.Getpid())},
+		{Key: "srs_id", Value: s.serverID},
+		{Key: "srs_server_ip", Value: host},
+	}
+}
+
+// ingester pulls one stream from an origin for every player of it on this
+// edge: one upstream connection, failing over between origins.
+type ingester struct {
+	srv     *Server
+	hub     *edge.Hub
+	target  upstreamTarget
+	origins *edge.Origins
+	loop    gnet.EventLoop
+	log     *slog.Logger
+	cluster conf.Cluster
+
+	current atomic.Pointer[outbound]
+
+	mu        sync.Mutex
+	players   int
+	stopped   bool
+	order     []string
+	next      int
+	failed    int // consecutive failed attempts
+	backoff   time.Duration
+	linger    *time.Timer
+	retry     *time.Timer
+	redirect  string
+	lastError string
+}
+
+// ingestJoin attaches a player of a remote vhost to its stream's ingester,
+// starting one if there is none.
+func (s *Server) ingestJoin(ss *session, v *conf.Vhost, t upstreamTarget) {
+	s.ingestMu.Lock()
+	defer s.ingestMu.Unlock()
+	ing := s.ingesters[ss.hub]
+	if ing == nil {
+		hub := s.hubs.Acquire(ss.hub.Key(), hubOptions(s.cfg.ChunkSize, v))
+		ing = &ingester{
+			srv: s, hub: hub, target: t, origins: s.originsLocked(v), loop: ss.c.EventLoop(), cluster: v.Cluster,
+			log: s.log.With("vhost", v.Name, "app", ss.key.App, "stream", ss.key.Stream, "role", "ingest"),
+		}
+		if err := hub.Publish(ing); err != nil {
+			// Only an ingester publishes into an edge vhost's hub.
+			s.log.Error("edge stream already has a source", "stream", hub.Key().String(), "err", err)
+		}
+		s.ingesters[ss.hub] = ing
+		ing.mu.Lock()
+		ing.connectLocked()
+		ing.mu.Unlock()
+	}
+	ing.mu.Lock()
+	ing.players++
+	if ing.linger != nil {
+		ing.linger.Stop()
+		ing.linger = nil
+	}
+	ing.mu.Unlock()
+	ss.ingest = ing
+}
+
+// ingestLeave detaches a player; the last one starts the linger.
+func (s *Server) ingestLeave(ss *session) {
+	ing := ss.ingest
+	if ing == nil {
+		return
+	}
+	ss.ingest = nil
+	ing.mu.Lock()
+	defer ing.mu.Unlock()
+	ing.players--
+	if ing.players > 0 || ing.stopped {
+		return
+	}
+	if ing.cluster.Linger <= 0 {
+		go ing.stopIfIdle()
+		return
+	}
+	ing.linger = time.AfterFunc(ing.cluster.Linger, ing.stopIfIdle)
+}
+
+// stopIfIdle closes the upstream when no player came back. The ingester
+// leaves the registry under the same lock a joining player takes, so a
+// player arriving now either keeps this one or starts a new one.
+func (ing *ingester) stopIfIdle() {
+	s := ing.srv
+	s.ingestMu.Lock()
+	ing.mu.Lock()
+	if ing.players > 0 || ing.stopped {
+		ing.mu.Unlock()
+		s.ingestMu.Unlock()
+		return
+	}
+	ing.stopped = true
+	if s.ingesters[ing.hub] == ing {
+		delete(s.ingesters, ing.hub)
+	}
+	if ing.retry != nil {
+		ing.retry.Stop()
+	}
+	o := ing.current.Swap(nil)
+	ing.mu.Unlock()
+	s.ingestMu.Unlock()
+
+	if o != nil {
+		o.close(errors.New("no players left (linger over)"))
+	}
+	ing.hub.Unpublish(ing)
+	s.hubs.Release(ing.hub)
+	ing.log.Info("upstream stopped: no players")
+}
+
+// connectLocked dials the next origin of the current round, or waits
+// before a new round when every origin failed.
+func (ing *ingester) connectLocked() {
+	if ing.stopped {
+		return
+	}
+	addr := ing.redirect
+	ing.redirect = ""
+	if addr == "" {
+		if ing.next >= len(ing.order) {
+			if ing.order != nil && ing.failed >= len(ing.order) {
+				ing.waitLocked()
+				return
+			}
+			ing.order = ing.origins.Order(ing.hub.Key().App+"/"+ing.hub.Key().Stream, time.Now())
+			ing.next = 0
+		}
+		addr = ing.order[ing.next]
+		ing.next++
+	}
+	t := ing.target
+	up := edge.NewUpstream(edge.UpstreamConfig{
+		Mode:   edge.UpstreamPlay,
+		TcURL:  t.tcURL(addr),
+		App:    t.app,
+		Stream: t.stream,
+		Upnode: ing.srv.upnode(t.vhost, ing.srv.localAddr()),
+	})
+	var o *outbound
+	up.OnMedia = func(typeID uint8, ts uint32, payload []byte) error {
+		if ing.current.Load() != o {
+			return errors.New("upstream replaced")
+		}
+		o.lastData.Store(time.Now().UnixNano())
+		if err := ing.hub.Append(ing, typeID, ts, payload); err != nil && !errors.Is(err, edge.ErrNotPublisher) {
+			ing.log.Debug("upstream message dropped", "err", err)
+		}
+		return nil
+	}
+	o = ing.srv.dialUpstream(addr, ing.cluster.ConnectTimeout, ing.cluster.CommandTimeout, ing.cluster.NoDataTimeout, up, ing, ing.loop, ing.log)
+	ing.current.Store(o)
+}
+
+// waitLocked schedules the next round after a backoff.
+func (ing *ingester) waitLocked() {
+	if ing.backoff == 0 {
+		ing.backoff = ing.cluster.RetryMin
+	} else {
+		ing.backoff = min(2*ing.backoff, ing.cluster.RetryMax)
+	}
+	ing.failed = 0
+	ing.order = nil
+	ing.log.Warn("every origin failed, retrying", "in", ing.backoff.String(), "last_error", ing.lastError)
+	ing.retry = time.AfterFunc(ing.backoff, func() {
+		ing.mu.Lock()
+		defer ing.mu.Unlock()
+		ing.connectLocked()
+	})
+}
+
+func (ing *ingester) upstreamReady(o *outbound, _ []any) {
+	ing.mu.Lock()
+	defer ing.mu.Unlock()
+	if ing.current.Load() != o {
+		return
+	}
+	ing.failed, ing.backoff = 0, 0
+	ing.origins.Worked(o.addr)
+	ing.hub.Restart(ing)
+	ing.log.Info("upstream playing", "origin", o.addr, "after", time.Since(o.opened).Round(time.Millisecond).String())
+}
+
+func (ing *ingester) upstreamClosed(o *outbound, err error) {
+	ing.mu.Lock()
+	defer ing.mu.Unlock()
+	if !ing.current.CompareAndSwap(o, nil) || ing.stopped {
+		return
+	}
+	ing.origins.Failed(o.addr, time.Now())
+	ing.lastError = err.Error()
+	var ue *edge.UpstreamError
+	if errors.As(err, &ue) && ue.Redirect != "" {
+		if u, perr := url.Parse(ue.Redirect); perr == nil && u.Host != "" {
+			ing.redirect = u.Host
+			if u.Port() == "" {
+				ing.redirect = net.JoinHostPort(u.Hostname(), "1935")
+			}
+			ing.log.Info("origin redirects", "origin", o.addr, "to", ing.redirect)
+			ing.connectLocked()
+			return
+		}
+	}
+	ing.log.Warn("upstream failed, trying the next origin", "origin", o.addr, "err", err.Error(),
+		"had_media", o.up.Received() > 0)
+	if o.streaming.Load() && o.up.Received() > 0 {
+		// It was serving: start a fresh round now, the failed origin last.
+		ing.order, ing.next, ing.failed = nil, 0, 1
+	} else {
+		ing.failed++
+	}
+	if errors.As(err, &ue) {
+		desc := fmt.Sprintf("origin %s refused the stream (%s); retrying", o.addr, ue.Code)
+		ing.hub.Notify(edge.OnStatus(nil, ing.hub.ChunkSize(), "warning", ue.Code, desc))
+	}
+	ing.connectLocked()
+}
+
+// originsOf returns the shared origin set of a vhost.
+func (s *Server) originsOf(v *conf.Vhost) *edge.Origins {
+	s.ingestMu.Lock()
+	defer s.ingestMu.Unlock()
+	return s.originsLocked(v)
+}
+
+func (s *Server) originsLocked(v *conf.Vhost) *edge.Origins {
+	o := s.origins[v.Name]
+	if o == nil {
+		o = edge.NewOrigins(v.Cluster.Origin, v.Cluster.Select == conf.SelectHash, v.Cluster.DeadOriginTTL)
+		s.origins[v.Name] = o
+	}
+	return o
+}
+
+// localAddr is an address of this server for debug_upnode.
+func (s *Server) localAddr() string {
+	if len(s.cfg.Listen) > 0 {
+		return s.cfg.Listen[0]
+	}
+	return ""
+}
