@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -290,5 +291,158 @@ func TestEdgeFirstOriginAlreadyDead(t *testing.T) {
 	p := probeUntil(t, edge.url("live/dead"), hasAV)
 	if codec, w, h, _ := p.stream("video"); codec != "h264" || w != 320 || h != 240 {
 		t.Errorf("edge video = %s %dx%d", codec, w, h)
+	}
+}
+
+func TestEdgePublishIsForwarded(t *testing.T) {
+	origin := startServer(t, originConfig)
+	edge1 := startServer(t, edgeConfig("", origin.addr))
+	edge2 := startServer(t, edgeConfig("", origin.addr))
+	publishFFmpeg(t, edge1.url("live/push"), "640x360", 60)
+	for _, s := range []*server{origin, edge2, edge1} {
+		p := probeUntil(t, s.url("live/push"), hasAV)
+		if codec, w, h, _ := p.stream("video"); codec != "h264" || w != 640 || h != 360 {
+			t.Errorf("%s: video %s %dx%d", s.addr, codec, w, h)
+		}
+	}
+	if !origin.waitLog("connection from an edge", time.Second) {
+		t.Error("origin did not see the edge's debug_upnode identity")
+	}
+}
+
+func TestEdgePublishRefusalReachesClient(t *testing.T) {
+	origin := startServer(t, originConfig)
+	edge := startServer(t, edgeConfig("", origin.addr))
+	publishFFmpeg(t, origin.url("live/taken"), "320x240", 60)
+	probeUntil(t, origin.url("live/taken"), hasAV)
+	c, err := bench.Dial(edge.url("live/taken"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Publish()
+	var se *bench.StatusError
+	if !errors.As(err, &se) || se.Code != "NetStream.Publish.BadName" {
+		t.Fatalf("publish through the edge: %v, want the origin's NetStream.Publish.BadName", err)
+	}
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := c.ReadMessage(); err != nil {
+			if strings.Contains(err.Error(), "timeout") {
+				t.Fatal("the edge kept the refused publisher connected")
+			}
+			break
+		}
+	}
+}
+
+func TestEdgePublishFailsOverToNextOrigin(t *testing.T) {
+	o1 := startServer(t, originConfig)
+	o2 := startServer(t, originConfig)
+	edge := startServer(t, edgeConfig("", o1.addr, o2.addr))
+	pub := publishFFmpeg(t, edge.url("live/moving"), "320x240", 60)
+	probeUntil(t, o1.url("live/moving"), hasAV)
+	// A player waits on the second origin, where the stream is not yet.
+	w := watch(t, o2.url("live/moving"))
+	time.Sleep(time.Second)
+	if w.frames() != 0 {
+		t.Fatal("the stream reached the second origin before the first one died")
+	}
+	killed := time.Now()
+	o1.kill()
+	w.waitFrames(t, 50, 20*time.Second)
+	t.Logf("stream continued on the second origin: first frame there %s after the kill", w.at0().Sub(killed).Round(time.Millisecond))
+	if _, exited := pub.wait(0); exited {
+		t.Fatalf("the publisher was disconnected: %s", lastLines(pub.out.String(), 5))
+	}
+	if !edge.waitLog("forwarding resumed on another origin", time.Second) {
+		t.Error("no log line for the resumed forward")
+	}
+}
+
+func (w *watcher) at0() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.at) == 0 {
+		return time.Time{}
+	}
+	return w.at[0]
+}
+
+func TestEdgesWithHashAgreeOnOrigin(t *testing.T) {
+	o1 := startServer(t, originConfig)
+	o2 := startServer(t, originConfig)
+	e1 := startServer(t, edgeConfig("      select: hash", o1.addr, o2.addr))
+	e2 := startServer(t, edgeConfig("      select: hash", o2.addr, o1.addr))
+	landed := func(stream string) *server {
+		for _, o := range []*server{o1, o2} {
+			if countPublishes(o.log.String(), stream) > 0 {
+				return o
+			}
+		}
+		return nil
+	}
+	used := map[*server]bool{}
+	for i := range 4 {
+		stream := fmt.Sprintf("h%d", i)
+		var first *server
+		for _, e := range []*server{e1, e2} {
+			c, err := bench.Dial(e.url("live/"+stream), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Publish(); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			o := landed(stream)
+			if o == nil {
+				t.Fatalf("stream %s landed on no origin", stream)
+			}
+			if first == nil {
+				first = o
+			} else if o != first {
+				t.Fatalf("stream %s: edges sent it to different origins", stream)
+			}
+			if countPublishes(o1.log.String(), stream)+countPublishes(o2.log.String(), stream) > 2 {
+				t.Fatalf("stream %s published to both origins", stream)
+			}
+		}
+		used[first] = true
+	}
+	t.Logf("4 streams used %d origins", len(used))
+}
+
+func countPublishes(log, stream string) int {
+	n := 0
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, `msg="publish start"`) && strings.HasSuffix(strings.TrimSpace(l), "stream="+stream) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestMultiLayerEdgeAndVhostTransform(t *testing.T) {
+	origin := startServer(t, `
+listen: ["%ADDR%"]
+log: {level: debug}
+vhosts:
+  live.example.com: {}
+`)
+	// The first-layer edge names the origin's vhost upstream; clients of
+	// the edges know nothing of it.
+	edge1 := startServer(t, edgeConfig("      vhost: live.example.com", origin.addr))
+	edge2 := startServer(t, edgeConfig("", edge1.addr))
+	publishFFmpeg(t, origin.url("live?vhost=live.example.com/deep"), "320x240", 60)
+	p := probeUntil(t, edge2.url("live/deep"), hasAV)
+	if codec, w, h, _ := p.stream("video"); codec != "h264" || w != 320 || h != 240 {
+		t.Errorf("two edges down: video %s %dx%d", codec, w, h)
+	}
+	if !strings.Contains(origin.log.String(), "tc_url=rtmp://live.example.com:") {
+		t.Error("origin did not see the transformed vhost in the tcUrl")
+	}
+	if !origin.waitLog("connection from an edge", time.Second) || !edge1.waitLog("connection from an edge", time.Second) {
+		t.Error("debug_upnode identity not logged on the upper layers")
 	}
 }

@@ -81,7 +81,7 @@ type Hub struct {
 	publisher any
 	slab      *pool.Slab
 
-	meta, videoSeq, audioSeq []byte // chunked, as players get them
+	meta, videoSeq, audioSeq []byte    // chunked, as players get them
 	rawHeaders               [3][]byte // payloads of meta, video and audio headers, to spot repeats
 	hasVideo                 bool
 

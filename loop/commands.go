@@ -151,6 +151,13 @@ func (ss *session) onConnect(txn float64, vals []any) error {
 		})
 	ss.connected.Store(true)
 	ss.log.Debug("connected", "vhost", v.Name, "app", t.app, "tc_url", t.tcURL)
+	if len(vals) > 3 {
+		if up, ok := vals[3].(amf.Object); ok && up.String("srs_sig") != "" {
+			pid, _ := up.Number("srs_pid")
+			ss.log.Info("connection from an edge", "vhost", v.Name, "tc_url", t.tcURL,
+				"edge_server", up.String("srs_server"), "edge_pid", int(pid), "edge_id", up.String("srs_id"), "edge_ip", up.String("srs_server_ip"))
+		}
+	}
 	return nil
 }
 
@@ -192,6 +199,15 @@ func (ss *session) onPublish(txn float64, args []any) error {
 	}
 	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
 	v := ss.vhostPtr.Load()
+	if v.Cluster.Mode == conf.ModeRemote {
+		// An edge forwards the publish; the origin's answer is the client's.
+		ss.key = key
+		ss.lastMedia.Store(time.Now().UnixNano())
+		ss.role.Store(int32(rolePublisher))
+		ss.srv.startForward(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})
+		ss.log.Info("publish forwarding", "vhost", key.Vhost, "app", key.App, "stream", name)
+		return nil
+	}
 	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.cfg.ChunkSize, v))
 	if err := hub.Publish(ss); err != nil {
 		ss.srv.hubs.Release(hub)
@@ -273,10 +289,17 @@ func (ss *session) onPause(txn float64, args []any) error {
 // returns the role that ended.
 func (ss *session) endRole(logIt bool) role {
 	r := role(ss.role.Swap(int32(roleNone)))
-	switch r {
-	case rolePublisher:
+	switch {
+	case r == rolePublisher && ss.fwd != nil:
+		ss.fwd.stop()
+		ss.fwd = nil
+		if logIt {
+			ss.log.Info("publisher stop", "stream", ss.key.Stream)
+		}
+		return r
+	case r == rolePublisher:
 		ss.hub.Unpublish(ss)
-	case rolePlayer:
+	case r == rolePlayer:
 		ss.srv.ingestLeave(ss)
 		ss.srv.leave(ss)
 	default:

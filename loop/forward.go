@@ -1,3 +1,256 @@
 package loop
 
-type forwarder struct{}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/rtmpedge/rtmpedge/chunk"
+	"github.com/rtmpedge/rtmpedge/conf"
+	"github.com/rtmpedge/rtmpedge/edge"
+)
+
+// fwdMsg is a copy of one message of a forwarded publish.
+type fwdMsg struct {
+	typeID  uint8
+	ts      uint32
+	payload []byte
+}
+
+// forwarder pushes a publish made on an edge vhost to an origin, failing
+// over to the next origin without disconnecting the publisher. It lives on
+// the publisher's event loop, and so does its upstream connection.
+type forwarder struct {
+	ss      *session
+	target  upstreamTarget
+	origins *edge.Origins
+	cluster conf.Cluster
+	log     *slog.Logger
+
+	conn      *outbound
+	order     []string
+	next      int
+	failed    int
+	backoff   time.Duration
+	redirect  string
+	started   bool // the publisher was told NetStream.Publish.Start
+	connected bool // the current upstream accepted the publish
+	stopped   bool
+
+	// To resume on another origin: the headers, and every message since
+	// the last keyframe (bounded by cluster.publish_buffer).
+	headers  [3]*fwdMsg // audio, video, metadata
+	gop      []fwdMsg
+	gopBytes int
+	dropping bool // over the buffer: wait for the next keyframe
+	out      []byte
+}
+
+// startForward begins forwarding the session's publish to the origins.
+func (s *Server) startForward(ss *session, v *conf.Vhost, t upstreamTarget) {
+	f := &forwarder{
+		ss: ss, target: t, origins: s.originsOf(v), cluster: v.Cluster,
+		log: ss.log.With("vhost", v.Name, "app", ss.key.App, "stream", ss.key.Stream, "role", "forward"),
+	}
+	ss.fwd = f
+	ss.fwdLostSince.Store(time.Now().UnixNano())
+	f.connect()
+}
+
+func (f *forwarder) connect() {
+	if f.stopped {
+		return
+	}
+	addr := f.redirect
+	f.redirect = ""
+	if addr == "" {
+		if f.next >= len(f.order) {
+			if f.order != nil && f.failed >= len(f.order) {
+				f.wait()
+				return
+			}
+			f.order = f.origins.Order(f.ss.key.App+"/"+f.ss.key.Stream, time.Now())
+			f.next = 0
+		}
+		addr = f.order[f.next]
+		f.next++
+	}
+	s := f.ss.srv
+	up := edge.NewUpstream(edge.UpstreamConfig{
+		Mode:      edge.UpstreamPublish,
+		TcURL:     f.target.tcURL(addr),
+		App:       f.target.app,
+		Stream:    f.target.stream,
+		Upnode:    s.upnode(f.target.vhost, s.localAddr()),
+		ChunkSize: s.cfg.ChunkSize,
+	})
+	f.conn = s.dialUpstream(addr, f.cluster.ConnectTimeout, f.cluster.CommandTimeout, 0, up, f, f.ss.c.EventLoop(), f.log)
+}
+
+// wait retries after a backoff once every origin failed in a round.
+func (f *forwarder) wait() {
+	if f.backoff == 0 {
+		f.backoff = f.cluster.RetryMin
+	} else {
+		f.backoff = min(2*f.backoff, f.cluster.RetryMax)
+	}
+	f.failed, f.order = 0, nil
+	f.log.Warn("every origin failed, retrying", "in", f.backoff.String())
+	loop := f.ss.c.EventLoop()
+	time.AfterFunc(f.backoff, func() {
+		_ = loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			f.connect()
+			return nil
+		}))
+	})
+}
+
+func (f *forwarder) upstreamReady(o *outbound, _ []any) {
+	if o != f.conn || f.stopped {
+		return
+	}
+	f.connected = true
+	f.failed, f.backoff = 0, 0
+	f.ss.fwdLostSince.Store(0)
+	f.origins.Worked(o.addr)
+	if !f.started {
+		f.started = true
+		f.ss.write(chunk.AppendUserControl(f.ss.out[:0], chunk.EventStreamBegin, edge.StreamID))
+		f.ss.sendStatus("status", "NetStream.Publish.Start", fmt.Sprintf("%s is now published.", f.ss.key.Stream))
+		f.log.Info("forwarding publish", "origin", o.addr)
+		return
+	}
+	// Resume: headers first, then everything since the last keyframe.
+	out := f.out[:0]
+	for _, h := range f.headers {
+		if h != nil {
+			out = o.up.AppendMedia(out, h.typeID, h.ts, h.payload)
+		}
+	}
+	for _, m := range f.gop {
+		out = o.up.AppendMedia(out, m.typeID, m.ts, m.payload)
+	}
+	o.send(out)
+	f.out = out[:0]
+	f.log.Info("forwarding resumed on another origin", "origin", o.addr, "resent_messages", len(f.gop))
+}
+
+func (f *forwarder) upstreamClosed(o *outbound, err error) {
+	if o != f.conn || f.stopped {
+		return
+	}
+	f.conn, f.connected = nil, false
+	if f.ss.fwdLostSince.Load() == 0 {
+		f.ss.fwdLostSince.Store(time.Now().UnixNano())
+	}
+	f.origins.Failed(o.addr, time.Now())
+	var ue *edge.UpstreamError
+	if errors.As(err, &ue) {
+		if ue.Redirect != "" {
+			if u, perr := url.Parse(ue.Redirect); perr == nil && u.Host != "" {
+				f.redirect = u.Host
+				if u.Port() == "" {
+					f.redirect = net.JoinHostPort(u.Hostname(), "1935")
+				}
+				f.connect()
+				return
+			}
+		}
+		// The origin's answer is the publisher's answer.
+		f.log.Warn("origin refused the publish", "origin", o.addr, "code", ue.Code, "description", ue.Description)
+		f.ss.sendStatus("error", ue.Code, fmt.Sprintf("origin refused: %s", ue.Description))
+		f.ss.setReason("origin refused the publish: " + ue.Code)
+		_ = f.ss.c.Close()
+		f.stopped = true
+		return
+	}
+	f.log.Warn("origin connection failed, trying the next", "origin", o.addr, "err", err.Error(), "started", f.started)
+	if f.started && o.streaming.Load() {
+		f.order, f.next, f.failed = nil, 0, 1 // a fresh round, the failed origin last
+	} else {
+		f.failed++
+	}
+	f.connect()
+}
+
+// media forwards one message from the publisher.
+func (f *forwarder) media(typeID uint8, ts uint32, payload []byte) error {
+	if f.stopped {
+		return nil
+	}
+	var m edge.Media
+	switch typeID {
+	case chunk.TypeAudio, chunk.TypeVideo:
+		m = edge.Classify(typeID, payload)
+	default:
+		_, isMeta := edge.MetadataBody(typeID, payload)
+		m = edge.Media{Kind: edge.KindData, SeqHeader: isMeta}
+	}
+	msg := fwdMsg{typeID: typeID, ts: ts}
+	if m.SeqHeader {
+		msg.payload = append([]byte(nil), payload...)
+		f.headers[m.Kind-edge.KindAudio] = &msg
+	} else {
+		f.remember(typeID, ts, payload, m)
+	}
+	if f.connected {
+		f.out = f.conn.up.AppendMedia(f.out[:0], typeID, ts, payload)
+		f.conn.send(f.out)
+	}
+	return nil
+}
+
+// remember keeps a message for a resume, from the last keyframe on.
+func (f *forwarder) remember(typeID uint8, ts uint32, payload []byte, m edge.Media) {
+	if m.Kind == edge.KindVideo && m.Keyframe {
+		clear(f.gop)
+		f.gop, f.gopBytes, f.dropping = f.gop[:0], 0, false
+	}
+	if f.dropping {
+		return
+	}
+	if f.gopBytes+len(payload) > int(f.cluster.PublishBuffer) {
+		clear(f.gop)
+		f.gop, f.gopBytes, f.dropping = f.gop[:0], 0, true
+		f.log.Warn("publish buffer full, dropping to the next keyframe", "publish_buffer", f.cluster.PublishBuffer.String())
+		return
+	}
+	f.gop = append(f.gop, fwdMsg{typeID: typeID, ts: ts, payload: append([]byte(nil), payload...)})
+	f.gopBytes += len(payload)
+}
+
+// stop ends forwarding; the upstream connection closes after its pending
+// bytes are written.
+func (f *forwarder) stop() {
+	f.stopped = true
+	if f.conn != nil {
+		f.conn.close(errors.New("publisher left"))
+		f.conn = nil
+	}
+}
+
+// checkForwardTimeout closes a forwarded publisher that has had no origin
+// for publish_timeout; called by the ticker.
+func (ss *session) checkForwardTimeout(now time.Time, v *conf.Vhost) {
+	since := ss.fwdLostSince.Load()
+	if since == 0 || now.Sub(time.Unix(0, since)) <= v.Cluster.PublishTimeout {
+		return
+	}
+	ss.fwdLostSince.Store(0)
+	_ = ss.c.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if ss.fwd == nil || ss.fwd.stopped {
+			return nil
+		}
+		ss.fwd.stop()
+		ss.sendStatus("error", "NetStream.Publish.Failed", fmt.Sprintf("no origin accepted the stream within %s", v.Cluster.PublishTimeout))
+		ss.setReason(fmt.Sprintf("no origin accepted the forwarded publish within publish_timeout %s", v.Cluster.PublishTimeout))
+		_ = ss.c.Close()
+		return nil
+	}))
+}

@@ -77,10 +77,11 @@ type session struct {
 	peerWindow     uint32
 	lastAcked      uint64
 
-	lastRead   atomic.Int64 // unix nanoseconds
-	lastMedia  atomic.Int64
-	waitingFor atomic.Int64 // a player waiting for a publisher since (0: not waiting)
-	reason     atomic.Pointer[string]
+	lastRead     atomic.Int64 // unix nanoseconds
+	lastMedia    atomic.Int64
+	fwdLostSince atomic.Int64 // a forwarded publish without an origin since (0: has one)
+	waitingFor   atomic.Int64 // a player waiting for a publisher since (0: not waiting)
+	reason       atomic.Pointer[string]
 }
 
 func newSession(s *Server, c gnet.Conn, remote string) *session {
@@ -205,6 +206,9 @@ func (ss *session) handleMedia(typeID uint8, ts uint32, payload []byte) error {
 		return fmt.Errorf("media message (type %d) from a connection that is not publishing", typeID)
 	}
 	ss.lastMedia.Store(time.Now().UnixNano())
+	if ss.fwd != nil {
+		return ss.fwd.media(typeID, ts, payload)
+	}
 	if err := ss.hub.Append(ss, typeID, ts, payload); err != nil {
 		return fmt.Errorf("publish %s: %w", ss.key, err)
 	}
@@ -225,6 +229,9 @@ func (ss *session) checkTimeouts(now time.Time) {
 		}
 	case rolePublisher:
 		v := ss.vhostSnapshot()
+		if v != nil && v.Cluster.Mode == conf.ModeRemote {
+			ss.checkForwardTimeout(now, v)
+		}
 		if v != nil && v.PublishIdleTimeout > 0 {
 			last := ss.lastMedia.Load()
 			if idle := now.Sub(time.Unix(0, last)); idle > v.PublishIdleTimeout {
