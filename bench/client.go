@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -42,31 +41,27 @@ type Client struct {
 	Handshake time.Duration
 }
 
-// URL splits rtmp://host[:port]/app/stream[?query] into the address, app
-// (with the tcUrl) and stream name (with its query).
+// URL splits rtmp://host[:port]/app[?query]/stream[?query] into the
+// address, the tcUrl, the app (with its query, as ffmpeg sends it) and the
+// stream name (with its query).
 func URL(raw string) (addr, tcURL, app, stream string, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", "", "", "", fmt.Errorf("url %q: %w", raw, err)
-	}
-	if u.Scheme != "rtmp" {
+	rest, ok := strings.CutPrefix(raw, "rtmp://")
+	if !ok {
 		return "", "", "", "", fmt.Errorf("url %q: scheme must be rtmp", raw)
 	}
-	addr = u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), "1935")
-	}
-	path := strings.TrimPrefix(u.Path, "/")
-	i := strings.IndexByte(path, '/')
-	if i <= 0 || i == len(path)-1 {
+	host, path, ok := strings.Cut(rest, "/")
+	if !ok || host == "" {
 		return "", "", "", "", fmt.Errorf("url %q: want rtmp://host/app/stream", raw)
 	}
-	app, stream = path[:i], path[i+1:]
-	if u.RawQuery != "" {
-		stream += "?" + u.RawQuery
+	app, stream, ok = strings.Cut(path, "/")
+	if !ok || app == "" || stream == "" {
+		return "", "", "", "", fmt.Errorf("url %q: want rtmp://host/app/stream", raw)
 	}
-	tcURL = "rtmp://" + u.Host + "/" + app
-	return addr, tcURL, app, stream, nil
+	addr = host
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		addr = net.JoinHostPort(host, "1935")
+	}
+	return addr, "rtmp://" + host + "/" + app, app, stream, nil
 }
 
 // Dial connects to the server of rawURL, performs the handshake and the

@@ -135,6 +135,51 @@ func (ss *session) onConnect(txn float64, vals []any) error {
 	ss.appRaw, ss.tcQuery, ss.connectObj = obj.String("app"), t.query, obj
 	ss.key.Vhost, ss.key.App = v.Name, t.app
 
+	reject := func(code, desc string) {
+		ss.sendCommand(0, "_error", txn, nil, statusObject("error", code, desc))
+		ss.fail("connect rejected: " + desc)
+	}
+	accept := func() { ss.acceptConnect(txn, obj, vals, t, v) }
+	traverse := func() {
+		if v.Cluster.Mode != conf.ModeRemote || !v.Cluster.TokenTraverse {
+			accept()
+			return
+		}
+		ss.traverse(v, t, func(err error) {
+			var ue *edge.UpstreamError
+			switch {
+			case errors.As(err, &ue):
+				reject(ue.Code, "origin: "+ue.Description)
+			case err != nil:
+				reject("NetConnection.Connect.Rejected", "token traverse: "+err.Error())
+			default:
+				accept()
+			}
+		})
+	}
+	if v.Hooks.OnConnect == "" {
+		traverse()
+		return nil
+	}
+	ss.callHook(v, v.Hooks.OnConnect, "on_connect", "", queryParam(t.query), func(err error) {
+		if err != nil {
+			reject("NetConnection.Connect.Rejected", err.Error())
+			return
+		}
+		traverse()
+	})
+	return nil
+}
+
+func queryParam(q string) string {
+	if q == "" {
+		return ""
+	}
+	return "?" + q
+}
+
+// acceptConnect answers a connect that was allowed.
+func (ss *session) acceptConnect(txn float64, obj amf.Object, vals []any, t target, v *conf.Vhost) {
 	encoding, _ := obj.Number("objectEncoding")
 	b := chunk.AppendWindowAckSize(ss.out[:0], windowAckSize)
 	b = chunk.AppendSetPeerBandwidth(b, peerBandwidth, 2)
@@ -158,7 +203,6 @@ func (ss *session) onConnect(txn float64, vals []any) error {
 				"edge_server", up.String("srs_server"), "edge_pid", int(pid), "edge_id", up.String("srs_id"), "edge_ip", up.String("srs_server_ip"))
 		}
 	}
-	return nil
 }
 
 func asObject(v any) (amf.Object, bool) {
@@ -197,8 +241,26 @@ func (ss *session) onPublish(txn float64, args []any) error {
 		ss.fail("publish refused: empty stream name")
 		return nil
 	}
-	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
 	v := ss.vhostPtr.Load()
+	if v.Hooks.OnPublish == "" {
+		ss.startPublish(raw, name, v)
+		return nil
+	}
+	_, q := splitQuery(raw)
+	ss.callHook(v, v.Hooks.OnPublish, "on_publish", name, queryParam(q), func(err error) {
+		if err != nil {
+			ss.sendStatus("error", "NetStream.Publish.Rejected", err.Error())
+			ss.fail("publish refused by on_publish: " + err.Error())
+			return
+		}
+		ss.startPublish(raw, name, v)
+	})
+	return nil
+}
+
+// startPublish makes the session the stream's publisher (or forwards it).
+func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
+	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
 	if v.Cluster.Mode == conf.ModeRemote {
 		// An edge forwards the publish; the origin's answer is the client's.
 		ss.key = key
@@ -206,14 +268,14 @@ func (ss *session) onPublish(txn float64, args []any) error {
 		ss.role.Store(int32(rolePublisher))
 		ss.srv.startForward(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})
 		ss.log.Info("publish forwarding", "vhost", key.Vhost, "app", key.App, "stream", name)
-		return nil
+		return
 	}
 	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.cfg.ChunkSize, v))
 	if err := hub.Publish(ss); err != nil {
 		ss.srv.hubs.Release(hub)
 		ss.sendStatus("error", "NetStream.Publish.BadName", fmt.Sprintf("Stream %s is already publishing.", name))
 		ss.fail(fmt.Sprintf("publish %s refused: %v", key, err))
-		return nil
+		return
 	}
 	ss.key, ss.hub = key, hub
 	ss.lastMedia.Store(time.Now().UnixNano())
@@ -221,7 +283,6 @@ func (ss *session) onPublish(txn float64, args []any) error {
 	ss.write(chunk.AppendUserControl(ss.out[:0], chunk.EventStreamBegin, edge.StreamID))
 	ss.sendStatus("status", "NetStream.Publish.Start", fmt.Sprintf("%s is now published.", name))
 	ss.log.Info("publish start", "vhost", key.Vhost, "app", key.App, "stream", name)
-	return nil
 }
 
 func (ss *session) onPlay(txn float64, args []any) error {
@@ -244,8 +305,26 @@ func (ss *session) onPlay(txn float64, args []any) error {
 			reset = r
 		}
 	}
-	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
 	v := ss.vhostPtr.Load()
+	if v.Hooks.OnPlay == "" {
+		ss.startPlay(raw, name, reset, v)
+		return nil
+	}
+	_, q := splitQuery(raw)
+	ss.callHook(v, v.Hooks.OnPlay, "on_play", name, queryParam(q), func(err error) {
+		if err != nil {
+			ss.sendStatus("error", "NetStream.Play.Failed", err.Error())
+			ss.fail("play refused by on_play: " + err.Error())
+			return
+		}
+		ss.startPlay(raw, name, reset, v)
+	})
+	return nil
+}
+
+// startPlay attaches the session to the stream as a player.
+func (ss *session) startPlay(raw, name string, reset bool, v *conf.Vhost) {
+	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
 	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.cfg.ChunkSize, v))
 	ss.key, ss.hub = key, hub
 
@@ -268,7 +347,6 @@ func (ss *session) onPlay(txn float64, args []any) error {
 		ss.srv.ingestJoin(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})
 	}
 	ss.log.Info("play start", "vhost", key.Vhost, "app", key.App, "stream", name, "waiting_for_publisher", !hub.Publishing())
-	return nil
 }
 
 func (ss *session) onPause(txn float64, args []any) error {

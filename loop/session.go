@@ -56,6 +56,8 @@ type session struct {
 	outChunk    int
 	out         []byte // scratch for replies
 	closing     bool   // close once this read is handled
+	suspended   bool   // waiting for a hook or the origin: leave input unread
+	gone        bool   // OnClose ran
 	protocolErr bool   // closed because the peer sent something invalid
 	connected   atomic.Bool
 
@@ -108,6 +110,9 @@ func (ss *session) setReason(r string) {
 // consume handles the bytes that arrived and returns how many it used.
 func (ss *session) consume(buf []byte) (int, error) {
 	ss.lastRead.Store(time.Now().UnixNano())
+	if ss.suspended {
+		return 0, nil
+	}
 	used := 0
 	if ss.hs != nil {
 		n, out, done, err := ss.hs.Feed(buf)
@@ -126,7 +131,7 @@ func (ss *session) consume(buf []byte) (int, error) {
 		ss.hs = nil
 		ss.rd = chunk.NewReader(chunk.ReaderConfig{MaxMessageSize: int(ss.srv.cfg.MaxMessageSize)})
 	}
-	for !ss.closing {
+	for !ss.closing && !ss.suspended {
 		n, msg, err := ss.rd.Read(buf[used:])
 		used += n
 		if err != nil {
@@ -260,6 +265,7 @@ func (ss *session) vhostSnapshot() *conf.Vhost {
 
 // close releases what the session holds and logs its summary line.
 func (ss *session) close(err error) {
+	ss.gone = true
 	r := ss.endRole(false)
 	reason := "client closed"
 	if p := ss.reason.Load(); p != nil {
