@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"syscall"
@@ -375,15 +376,18 @@ func TestEdgesWithHashAgreeOnOrigin(t *testing.T) {
 	e1 := startServer(t, edgeConfig("      select: hash", o1.addr, o2.addr))
 	e2 := startServer(t, edgeConfig("      select: hash", o2.addr, o1.addr))
 	landed := func(stream string) *server {
-		for _, o := range []*server{o1, o2} {
-			if countPublishes(o.log.String(), stream) > 0 {
-				return o
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			for _, o := range []*server{o1, o2} {
+				if countPublishes(o.log.String(), stream) > 0 {
+					return o
+				}
 			}
 		}
 		return nil
 	}
 	used := map[*server]bool{}
-	for i := range 4 {
+	const streams = 8
+	for i := range streams {
 		stream := fmt.Sprintf("h%d", i)
 		var first *server
 		for _, e := range []*server{e1, e2} {
@@ -410,7 +414,7 @@ func TestEdgesWithHashAgreeOnOrigin(t *testing.T) {
 		}
 		used[first] = true
 	}
-	t.Logf("4 streams used %d origins", len(used))
+	t.Logf("%d streams used %d origins", streams, len(used))
 }
 
 func countPublishes(log, stream string) int {
@@ -445,4 +449,102 @@ vhosts:
 	if !origin.waitLog("connection from an edge", time.Second) || !edge1.waitLog("connection from an edge", time.Second) {
 		t.Error("debug_upnode identity not logged on the upper layers")
 	}
+}
+
+func TestEdgeSilentOriginFailsOverAfterNoDataTimeout(t *testing.T) {
+	o1 := startServer(t, originConfig)
+	o2 := startServer(t, originConfig)
+	edge := startServer(t, edgeConfig("", o1.addr, o2.addr)) // no_data_timeout: 2s
+	publishTee(t, 60, o1.url("live/quiet"), o2.url("live/quiet"))
+	probeUntil(t, o1.url("live/quiet"), hasAV)
+	probeUntil(t, o2.url("live/quiet"), hasAV)
+	ws := []*watcher{watch(t, edge.url("live/quiet")), watch(t, edge.url("live/quiet"))}
+	for _, w := range ws {
+		w.waitFrames(t, 25, 15*time.Second)
+	}
+	// Freeze the first origin: its socket stays open but nothing comes.
+	stopped := time.Now()
+	if err := o1.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = o1.cmd.Process.Signal(syscall.SIGCONT) }()
+	targets := []int{ws[0].frames() + 50, ws[1].frames() + 50}
+	for i, w := range ws {
+		w.waitFrames(t, targets[i], 20*time.Second)
+	}
+	for i, w := range ws {
+		gap, mono := w.maxGap(stopped.Add(-time.Second))
+		t.Logf("player %d: longest gap %s with a silent origin (no_data_timeout 2s)", i, gap.Round(time.Millisecond))
+		if !mono {
+			t.Errorf("player %d: timestamps went back", i)
+		}
+		if gap > 6*time.Second {
+			t.Errorf("player %d: gap %s", i, gap)
+		}
+	}
+	if !edge.waitLog("no_data_timeout", time.Second) {
+		t.Error("edge did not log the no-data failover")
+	}
+}
+
+func TestEdgePlayersWaitWhileOriginRefuses(t *testing.T) {
+	// The origin serves only a vhost the edge does not name: every upstream
+	// connect is refused.
+	origin := startServer(t, `
+listen: ["%ADDR%"]
+vhosts:
+  other.example.com: {}
+`)
+	edge := startServer(t, edgeConfig("", origin.addr))
+	c, err := bench.Dial(edge.url("live/refused"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Play(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	for {
+		msg, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("player dropped while the origin refuses: %v", err)
+		}
+		if msg.TypeID == chunk.TypeCommandAMF0 && strings.Contains(string(msg.Payload), "NetConnection.Connect.Rejected") {
+			break // the edge told the player why it waits
+		}
+	}
+	// The edge keeps trying with backoff, and the player stays.
+	if !edge.waitLog("every origin failed, retrying", 5*time.Second) {
+		t.Fatal("edge did not retry")
+	}
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.ReadMessage(); err != nil && !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("player disconnected: %v", err)
+	}
+}
+
+// TestExampleConfigs runs the cluster of the README from the example files
+// as they are (fixed ports 19350-19352): publish to the origin, play from
+// the edge, kill the first origin while the second has the stream too.
+func TestExampleConfigs(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:19350", "127.0.0.1:19351", "127.0.0.1:19352"} {
+		if l, err := net.Listen("tcp", addr); err != nil {
+			t.Fatalf("the example configs need %s free: %v", addr, err)
+		} else {
+			l.Close()
+		}
+	}
+	o1 := startServerFile(t, serverBin, "../conf/examples/origin.yaml", "127.0.0.1:19350")
+	o2 := startServerFile(t, serverBin, "../conf/examples/origin-b.yaml", "127.0.0.1:19352")
+	edge := startServerFile(t, serverBin, "../conf/examples/edge.yaml", "127.0.0.1:19351")
+	publishTee(t, 60, o1.url("live/example"), o2.url("live/example"))
+	p := probeUntil(t, edge.url("live/example"), hasAV)
+	if codec, _, _, _ := p.stream("video"); codec != "h264" {
+		t.Errorf("edge video %s", codec)
+	}
+	w := watch(t, edge.url("live/example"))
+	w.waitFrames(t, 25, 15*time.Second)
+	o1.kill()
+	w.waitFrames(t, w.frames()+50, 20*time.Second)
 }

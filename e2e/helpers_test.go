@@ -104,6 +104,12 @@ func startServerBin(t testing.TB, bin, cfg string) *server {
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return startServerFile(t, bin, path, addr)
+}
+
+// startServerFile runs bin -c path; the config listens on addr.
+func startServerFile(t testing.TB, bin, path, addr string) *server {
+	t.Helper()
 	s := &server{t: t, addr: addr, log: &syncBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, "-c", path)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log

@@ -151,15 +151,23 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot) {
 	}
 	pkts := s.Packets[p.cursor-s.Start:]
 	p.cursor = s.Head
-	if p.waitKey {
-		i := firstStart(pkts, s.HasVideo)
-		if i < 0 {
-			return
-		}
-		pkts = pkts[i:]
-		p.waitKey = false
-	}
 	iov := g.iov[:0]
+	if p.waitKey {
+		// Skip media up to a keyframe, but not the notifications on the way.
+		i := firstStart(pkts, s.HasVideo)
+		skipped := pkts
+		if i >= 0 {
+			skipped, pkts = pkts[:i], pkts[i:]
+			p.waitKey = false
+		} else {
+			pkts = nil
+		}
+		for j := range skipped {
+			if skipped[j].Kind == edge.KindControl {
+				iov = append(iov, skipped[j].Data)
+			}
+		}
+	}
 	if p.needHeaders && len(pkts) > 0 {
 		iov = append(iov, s.Headers...)
 		p.needHeaders = false
