@@ -548,3 +548,22 @@ func TestExampleConfigs(t *testing.T) {
 	o1.kill()
 	w.waitFrames(t, w.frames()+50, 20*time.Second)
 }
+
+func TestEdgePublishGivesUpAfterPublishTimeout(t *testing.T) {
+	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	edge := startServer(t, edgeConfig("      publish_timeout: 1s\n      retry_max: 300ms", dead))
+	c, err := bench.Dial(edge.url("live/nowhere"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	err = c.Publish()
+	if statusCode(err) != "NetStream.Publish.Failed" {
+		t.Fatalf("publish with no origin reachable: %v, want NetStream.Publish.Failed", err)
+	}
+	t.Logf("publisher told after %s", time.Since(start).Round(time.Millisecond))
+	if !edge.waitLog("publish_timeout", time.Second) {
+		t.Error("no log line naming publish_timeout")
+	}
+}
