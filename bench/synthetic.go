@@ -26,6 +26,15 @@ type Synthetic struct {
 	pending []Frame
 }
 
+// NewSynthetic returns a stream of about bitrate bits per second with
+// audio, fps video frames per second and a keyframe every gop frames.
+func NewSynthetic(bitrate float64, fps, gop int) *Synthetic {
+	// Per GOP: one 4x keyframe and gop-1 frames; audio adds ~128 kbit/s.
+	video := max(bitrate-128e3, bitrate/2)
+	frame := int(video / 8 / float64(fps) * float64(gop) / float64(gop+3))
+	return &Synthetic{FPS: fps, GOP: gop, FrameBytes: max(frame, 16), Audio: true}
+}
+
 // Headers returns the AVC and AAC sequence headers to send first.
 func (s *Synthetic) Headers() []Frame {
 	out := []Frame{{TypeID: chunk.TypeVideo, Payload: []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff}}}

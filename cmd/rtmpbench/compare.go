@@ -1,0 +1,379 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot/plotter"
+
+	"github.com/rtmpedge/rtmpedge/bench"
+)
+
+// compare runs the side-by-side scenarios: our edge (merged writes and low
+// latency), nginx-rtmp's pull edge and the floor, alternating, N runs each.
+func compare(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("compare", flag.ExitOnError)
+	players := fs.Int("players", 500, "players on the edge")
+	runs := fs.Int("runs", 3, "alternating runs of each set-up")
+	d := fs.Duration("d", 30*time.Second, "measurement window of a run")
+	ramp := fs.Float64("ramp", 250, "players started per second")
+	out := fs.String("out", "bench-out", "directory for logs, JSON, tables and plots")
+	server := fs.String("server", "bin/rtmpedge", "our server binary")
+	video := fs.String("video", "", "FLV to feed the origins (default: a generated 60 s 720p30 H.264 + AAC file)")
+	kinds := fs.String("kinds", "ours-350ms,ours-0ms,nginx-rtmp,floor-350ms,floor-33ms", "set-ups to compare")
+	scaling := fs.String("scaling", "50,100,250,500", "player counts for the scaling sweep (empty: none)")
+	scalingD := fs.Duration("scaling-d", 15*time.Second, "measurement window of a scaling run")
+	cold := fs.Int("cold", 5, "cold-edge first-player measurements per server (0: none)")
+	publishers := fs.Int("publishers", 50, "publishers for the publish and forward loads (0: none)")
+	originPort := fs.Int("origin-port", 19450, "origin port")
+	edgePort := fs.Int("edge-port", 19451, "edge port (the floor serves here too)")
+	_ = fs.Parse(args)
+
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	srv, err := filepath.Abs(*server)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(srv); err != nil {
+		return fmt.Errorf("our server %s: %w (run make build)", srv, err)
+	}
+	if *video == "" {
+		*video = filepath.Join(*out, "bench-720p.flv")
+		if _, err := os.Stat(*video); err != nil {
+			fmt.Println("generating", *video)
+			if err := generateVideo(*video); err != nil {
+				return err
+			}
+		}
+	}
+	bitrate, err := fileBitrate(*video)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("stream %s: %.2f Mbit/s; %d players; %d runs of %s; machine: %d cores\n", *video, bitrate/1e6, *players, *runs, *d, numCPU())
+	env := bench.Env{Server: srv, Bench: self, Video: *video, Bitrate: bitrate, OriginPort: *originPort, EdgePort: *edgePort}
+	all := map[string]bench.Kind{
+		"ours-350ms":  env.OursKind("ours-350ms", 350*time.Millisecond),
+		"ours-0ms":    env.OursKind("ours-0ms", 0),
+		"nginx-rtmp":  env.NginxKind(),
+		"floor-350ms": env.FloorKind("floor-350ms", 350*time.Millisecond),
+		"floor-33ms":  env.FloorKind("floor-33ms", 33*time.Millisecond),
+	}
+	var order []bench.Kind
+	for _, k := range strings.Split(*kinds, ",") {
+		kind, ok := all[strings.TrimSpace(k)]
+		if !ok {
+			return fmt.Errorf("unknown kind %q", k)
+		}
+		order = append(order, kind)
+	}
+
+	results := map[string][]bench.Result{}
+	var firstRuns []bench.Result
+	for run := 1; run <= *runs; run++ {
+		for _, k := range order {
+			fmt.Printf("== run %d/%d: %s\n", run, *runs, k.Name)
+			r, err := bench.RunKind(ctx, k, filepath.Join(*out, fmt.Sprintf("%s-run%d", k.Name, run)), *players, *ramp, *d, os.Stdout)
+			if err != nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			bench.WriteSummary(os.Stdout, []bench.Result{r})
+			results[k.Name] = append(results[k.Name], r)
+			if run == 1 {
+				firstRuns = append(firstRuns, r)
+			}
+		}
+	}
+
+	coldMs := map[string][]float64{}
+	if *cold > 0 {
+		for _, name := range []string{"ours-350ms", "nginx-rtmp"} {
+			if k, ok := all[name]; ok && strings.Contains(*kinds, name) {
+				fmt.Printf("== cold edge, first player: %s\n", name)
+				v, err := bench.ColdStart(ctx, k, filepath.Join(*out, name+"-cold"), *cold)
+				if err != nil {
+					return err
+				}
+				coldMs[name] = v
+				fmt.Printf("   first keyframe ms: %v\n", v)
+			}
+		}
+	}
+
+	scale := map[string]plotter.XYs{}
+	if *scaling != "" {
+		for _, ns := range strings.Split(*scaling, ",") {
+			var n int
+			if _, err := fmt.Sscan(ns, &n); err != nil {
+				return fmt.Errorf("scaling %q: %w", ns, err)
+			}
+			for _, name := range []string{"ours-350ms", "ours-0ms", "nginx-rtmp", "floor-350ms"} {
+				k, ok := all[name]
+				if !ok || !strings.Contains(*kinds, name) {
+					continue
+				}
+				fmt.Printf("== scaling: %s with %d players\n", name, n)
+				r, err := bench.RunKind(ctx, k, filepath.Join(*out, fmt.Sprintf("%s-scale%d", name, n)), n, *ramp, *scalingD, nil)
+				if err != nil {
+					return err
+				}
+				bench.WriteSummary(os.Stdout, []bench.Result{r})
+				scale[name] = append(scale[name], plotter.XY{X: float64(n), Y: r.CPUPerGB})
+				results["scale-"+name] = append(results["scale-"+name], r)
+			}
+		}
+	}
+
+	var pubRows [][]string
+	if *publishers > 0 {
+		pubRows, err = publishLoads(ctx, env, *out, *publishers, *scalingD)
+		if err != nil {
+			return err
+		}
+	}
+
+	report := sideBySide(order, results, coldMs, bitrate, *players, *runs, pubRows)
+	fmt.Println(report)
+	if err := os.WriteFile(filepath.Join(*out, "results.md"), []byte(report), 0o644); err != nil {
+		return err
+	}
+	if err := bench.WriteJSON(filepath.Join(*out, "results.json"), map[string]any{"results": results, "cold_first_keyframe_ms": coldMs, "bitrate": bitrate}); err != nil {
+		return err
+	}
+	if err := bench.PlotTimeline(firstRuns, fmt.Sprintf("%d players", *players), filepath.Join(*out, "timeline.png")); err != nil {
+		return err
+	}
+	if len(scale) > 0 {
+		if err := bench.PlotScaling(scale, "CPU per GB delivered vs players", filepath.Join(*out, "scaling.png")); err != nil {
+			return err
+		}
+	}
+	var labels []string
+	var values []float64
+	for _, k := range order {
+		labels = append(labels, k.Name)
+		values = append(values, bench.Median(results[k.Name], func(r bench.Result) float64 { return r.CPUPerGB }))
+	}
+	return bench.PlotBars(labels, values, fmt.Sprintf("edge CPU-s per GB, %d players, median of %d", *players, *runs), "CPU-s/GB", filepath.Join(*out, "cpu-per-gb.png"))
+}
+
+func sideBySide(order []bench.Kind, results map[string][]bench.Result, cold map[string][]float64, bitrate float64, players, runs int, pubRows [][]string) string {
+	med := func(name string, f func(bench.Result) float64) float64 { return bench.Median(results[name], f) }
+	cpu := func(r bench.Result) float64 { return r.CPUPerGB }
+	rss := func(r bench.Result) float64 {
+		if r.Server == nil {
+			return 0
+		}
+		return r.Server.PeakRSSMB
+	}
+	var rows [][]string
+	for _, k := range order {
+		n := k.Name
+		recv := med(n, func(r bench.Result) float64 { return r.PerPlayer * 1e6 / bitrate * 100 })
+		ups := med(n, func(r bench.Result) float64 {
+			if r.Server == nil {
+				return 0
+			}
+			return float64(r.Server.Upstreams)
+		})
+		fails := med(n, func(r bench.Result) float64 { return float64(r.Failed) })
+		rows = append(rows, []string{n,
+			fmt.Sprintf("%.2f", med(n, cpu)),
+			fmt.Sprintf("%.1f", med(n, rss)),
+			fmt.Sprintf("%.0f%%", recv),
+			fmt.Sprintf("%.0f", fails),
+			fmt.Sprintf("%.0f", ups),
+			fmt.Sprintf("%.0f", med(n, func(r bench.Result) float64 { return r.FirstKeyP50 })),
+			fmt.Sprintf("%.0f", med(n, func(r bench.Result) float64 { return r.LagP99 })),
+			fmt.Sprintf("%.0f", med(n, func(r bench.Result) float64 { return float64(r.Stalls) })),
+		})
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "## %d players, %.2f Mbit/s stream, medians of %d alternating runs\n\n", players, bitrate/1e6, runs)
+	b.WriteString(bench.Markdown([]string{"set-up", "CPU-s/GB", "peak RSS MB", "stream received per player", "failed", "upstreams", "first keyframe p50 ms", "lag p99 ms", "stalls"}, rows))
+	ratio := func(a, bb string, f func(bench.Result) float64) string {
+		x, y := med(a, f), med(bb, f)
+		if len(results[a]) == 0 || len(results[bb]) == 0 || y == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", x/y)
+	}
+	b.WriteString("\n| ratio | value | target |\n| --- | --- | --- |\n")
+	fmt.Fprintf(&b, "| ours-350ms CPU/GB / floor-350ms | %s | <= 1.25 |\n", ratio("ours-350ms", "floor-350ms", cpu))
+	fmt.Fprintf(&b, "| ours-0ms CPU/GB / floor-33ms | %s | <= 1.3 |\n", ratio("ours-0ms", "floor-33ms", cpu))
+	fmt.Fprintf(&b, "| ours-0ms CPU/GB / nginx-rtmp | %s | <= 0.7 |\n", ratio("ours-0ms", "nginx-rtmp", cpu))
+	fmt.Fprintf(&b, "| ours-350ms CPU/GB / nginx-rtmp | %s | - |\n", ratio("ours-350ms", "nginx-rtmp", cpu))
+	fmt.Fprintf(&b, "| ours-350ms peak RSS / nginx-rtmp | %s | <= 1 |\n", ratio("ours-350ms", "nginx-rtmp", rss))
+	fmt.Fprintf(&b, "| ours-0ms peak RSS / nginx-rtmp | %s | <= 1 |\n", ratio("ours-0ms", "nginx-rtmp", rss))
+	if len(cold) > 0 {
+		b.WriteString("\n| cold edge: first player's first keyframe | p50 ms | all ms |\n| --- | --- | --- |\n")
+		for _, name := range []string{"ours-350ms", "nginx-rtmp"} {
+			v := cold[name]
+			if len(v) == 0 {
+				continue
+			}
+			rs := make([]bench.Result, len(v))
+			for i, x := range v {
+				rs[i].FirstKeyP50 = x
+			}
+			fmt.Fprintf(&b, "| %s | %.0f | %v |\n", name, bench.Median(rs, func(r bench.Result) float64 { return r.FirstKeyP50 }), v)
+		}
+	}
+	if len(pubRows) > 0 {
+		b.WriteString("\n### Publish and forward load\n\n")
+		b.WriteString(bench.Markdown([]string{"load", "publishers", "failed", "ingested Mbit/s", "server CPU-s per GB ingested", "peak RSS MB"}, pubRows))
+	}
+	return b.String()
+}
+
+// publishLoads measures M synthetic publishers into our origin, into
+// nginx-rtmp, and into our edge forwarding to our origin.
+func publishLoads(ctx context.Context, env bench.Env, out string, m int, d time.Duration) ([][]string, error) {
+	var rows [][]string
+	type setup struct {
+		name  string
+		start func(dir string) (url string, watch *bench.ProcWatch, stop func(), err error)
+	}
+	origin := fmt.Sprintf("127.0.0.1:%d", env.OriginPort)
+	edge := fmt.Sprintf("127.0.0.1:%d", env.EdgePort)
+	ours := func(dir string, edgeToo bool) (string, *bench.ProcWatch, func(), error) {
+		ocfg := filepath.Join(dir, "origin.yaml")
+		_ = os.WriteFile(ocfg, []byte(fmt.Sprintf("listen: [%q]\nlog: {level: warn}\n", origin)), 0o644)
+		o, err := bench.StartProc(env.Server, filepath.Join(dir, "origin.log"), "-c", ocfg)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		if err := bench.WaitPort(origin, 10*time.Second); err != nil {
+			o.Stop()
+			return "", nil, nil, err
+		}
+		if !edgeToo {
+			return "rtmp://" + origin + "/live/pub", &bench.ProcWatch{PID: o.Cmd.Process.Pid}, o.Stop, nil
+		}
+		ecfg := filepath.Join(dir, "edge.yaml")
+		_ = os.WriteFile(ecfg, []byte(fmt.Sprintf("listen: [%q]\nlog: {level: warn}\nvhosts:\n  __defaultVhost__:\n    cluster: {mode: remote, origin: [%q]}\n", edge, origin)), 0o644)
+		e, err := bench.StartProc(env.Server, filepath.Join(dir, "edge.log"), "-c", ecfg)
+		if err != nil {
+			o.Stop()
+			return "", nil, nil, err
+		}
+		if err := bench.WaitPort(edge, 10*time.Second); err != nil {
+			e.Stop()
+			o.Stop()
+			return "", nil, nil, err
+		}
+		return "rtmp://" + edge + "/live/pub", &bench.ProcWatch{PID: e.Cmd.Process.Pid}, func() { e.Stop(); o.Stop() }, nil
+	}
+	setups := []setup{
+		{"publish into our origin", func(dir string) (string, *bench.ProcWatch, func(), error) { return ours(dir, false) }},
+		{"publish into nginx-rtmp", func(dir string) (string, *bench.ProcWatch, func(), error) {
+			p, err := bench.StartNginx(filepath.Join(dir, "nginx"), origin, "application live { live on; }")
+			if err != nil {
+				return "", nil, nil, err
+			}
+			if err := bench.WaitPort(origin, 10*time.Second); err != nil {
+				p.Stop()
+				return "", nil, nil, err
+			}
+			return "rtmp://" + origin + "/live/pub", &bench.ProcWatch{PID: p.Cmd.Process.Pid}, p.Stop, nil
+		}},
+		{"forward through our edge (edge measured)", func(dir string) (string, *bench.ProcWatch, func(), error) { return ours(dir, true) }},
+	}
+	for _, s := range setups {
+		dir := filepath.Join(out, strings.ReplaceAll(strings.Fields(s.name)[0]+"-"+strings.Fields(s.name)[2], " ", "-"))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		fmt.Printf("== %s: %d publishers\n", s.name, m)
+		url, watch, stop, err := s.start(dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+		before := watch.Usage()
+		pctx, cancel := context.WithTimeout(ctx, d)
+		type res struct {
+			sent int64
+			err  error
+		}
+		ch := make(chan res, m)
+		for i := range m {
+			go func() {
+				sent, err := bench.Publish(pctx, fmt.Sprintf("%s-%d", url, i), bench.NewSynthetic(env.Bitrate, 30, 60))
+				ch <- res{sent, err}
+			}()
+		}
+		var total int64
+		failed := 0
+		for range m {
+			r := <-ch
+			total += r.sent
+			if r.err != nil && !errors.Is(r.err, context.DeadlineExceeded) {
+				failed++
+			}
+		}
+		cancel()
+		u := watch.Usage()
+		stop()
+		cpu := u.CPUSeconds - before.CPUSeconds
+		rows = append(rows, []string{s.name, fmt.Sprint(m), fmt.Sprint(failed),
+			fmt.Sprintf("%.1f", float64(total)*8/1e6/d.Seconds()),
+			fmt.Sprintf("%.2f", cpu/(float64(total)/1e9)), fmt.Sprintf("%.1f", u.PeakRSSMB)})
+		fmt.Println("   ", strings.Join(rows[len(rows)-1], " | "))
+	}
+	return rows, nil
+}
+
+func generateVideo(path string) error {
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+		"-t", "60", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "1000k", "-maxrate", "1000k", "-bufsize", "1000k",
+		"-x264-params", "nal-hrd=cbr", "-g", "60", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-b:a", "128k", "-f", "flv", path)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("generating %s: %v: %s", path, err, out)
+	}
+	return nil
+}
+
+// fileBitrate is the media bytes of an FLV over its duration, in bit/s.
+func fileBitrate(path string) (float64, error) {
+	frames, err := bench.ReadFLV(path)
+	if err != nil {
+		return 0, err
+	}
+	var bytes int64
+	var last uint32
+	for _, f := range frames {
+		bytes += int64(len(f.Payload))
+		last = max(last, f.Timestamp)
+	}
+	if last == 0 {
+		return 0, errors.New("the video has no duration")
+	}
+	return float64(bytes) * 8 / (float64(last) / 1000), nil
+}
+
+func numCPU() int {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(b), "processor\t:")
+}
