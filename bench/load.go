@@ -39,7 +39,7 @@ type Result struct {
 	Name         string   `json:"name"`
 	URL          string   `json:"url"`
 	Players      int      `json:"players"`
-	Seconds      float64  `json:"seconds"` // measurement window
+	Seconds      float64  `json:"seconds"`  // measurement window
 	Received     int      `json:"received"` // players that got media
 	Failed       int      `json:"failed"`
 	Reasons      []string `json:"failure_reasons,omitempty"`

@@ -15,9 +15,9 @@ const clockTicks = 100
 
 // Usage is a server process tree's resource use.
 type Usage struct {
-	CPUSeconds float64 `json:"cpu_seconds"`  // utime+stime of the tree
-	PeakRSSMB  float64 `json:"peak_rss_mb"`  // VmHWM summed over the tree
-	Upstreams  int     `json:"upstreams"`    // TCP connections to UpstreamPort
+	CPUSeconds float64 `json:"cpu_seconds"` // utime+stime of the tree
+	PeakRSSMB  float64 `json:"peak_rss_mb"` // VmHWM summed over the tree
+	Upstreams  int     `json:"upstreams"`   // TCP connections to UpstreamPort
 	Processes  int     `json:"processes"`
 }
 
