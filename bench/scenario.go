@@ -82,7 +82,8 @@ func WaitPort(addr string, timeout time.Duration) error {
 
 // Kind is a server set-up a comparison runs.
 type Kind struct {
-	Name string
+	Name  string
+	Ports []int // ports the set-up listens on; they must be free before it starts
 	// Start starts the set-up in dir and returns the URL players load, the
 	// process to measure, the port it pulls from (0: none) and a stop func.
 	Start func(dir string) (url string, raw bool, watch *ProcWatch, stop func(), err error)
@@ -106,12 +107,15 @@ func (e Env) feed(dir, url string) (*Proc, error) {
 
 // OursKind is our origin + edge with the given merged-write window.
 func (e Env) OursKind(name string, merged time.Duration) Kind {
-	return Kind{Name: name, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
+	return Kind{Name: name, Ports: []int{e.OriginPort, e.EdgePort}, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
 		origin := fmt.Sprintf("127.0.0.1:%d", e.OriginPort)
 		edge := fmt.Sprintf("127.0.0.1:%d", e.EdgePort)
 		ocfg := filepath.Join(dir, "origin.yaml")
 		ecfg := filepath.Join(dir, "edge.yaml")
-		_ = os.WriteFile(ocfg, []byte(fmt.Sprintf("listen: [%q]\nlog: {level: warn}\n", origin)), 0o644)
+		// The origin uses the same window: with 350 ms merged writes upstream
+		// the edge would receive (and so write) in 350 ms bursts whatever its
+		// own setting.
+		_ = os.WriteFile(ocfg, []byte(fmt.Sprintf("listen: [%q]\nlog: {level: warn}\nvhost_defaults: {merged_write: %s}\n", origin, merged)), 0o644)
 		_ = os.WriteFile(ecfg, []byte(fmt.Sprintf(`listen: [%q]
 log: {level: warn}
 vhost_defaults:
@@ -146,7 +150,7 @@ vhosts:
 
 // NginxKind is Debian's nginx-rtmp as origin + pull edge.
 func (e Env) NginxKind() Kind {
-	return Kind{Name: "nginx-rtmp", Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
+	return Kind{Name: "nginx-rtmp", Ports: []int{e.OriginPort, e.EdgePort}, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
 		origin := fmt.Sprintf("127.0.0.1:%d", e.OriginPort)
 		edge := fmt.Sprintf("127.0.0.1:%d", e.EdgePort)
 		o, err := StartNginx(filepath.Join(dir, "nginx-origin"), origin, "application live { live on; }")
@@ -202,7 +206,7 @@ rtmp {
 
 // FloorKind is the bare gnet fan-out at the stream's byte rate.
 func (e Env) FloorKind(name string, cadence time.Duration) Kind {
-	return Kind{Name: name, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
+	return Kind{Name: name, Ports: []int{e.EdgePort}, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
 		addr := fmt.Sprintf("127.0.0.1:%d", e.EdgePort)
 		p, err := StartProc(e.Bench, filepath.Join(dir, "floor.log"), "floor", "-listen", addr,
 			"-bitrate", fmt.Sprint(e.Bitrate), "-cadence", cadence.String())
@@ -217,10 +221,26 @@ func (e Env) FloorKind(name string, cadence time.Duration) Kind {
 	}}
 }
 
+// PortsFree fails when something already listens on one of the ports: a
+// leftover server would silently take the place of the one under test.
+func PortsFree(ports ...int) error {
+	for _, p := range ports {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return fmt.Errorf("port %d is in use (a leftover server?): %w", p, err)
+		}
+		l.Close()
+	}
+	return nil
+}
+
 // RunKind runs one load against a set-up and stops it.
 func RunKind(ctx context.Context, k Kind, dir string, players int, ramp float64, d time.Duration, progress io.Writer) (Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, err
+	}
+	if err := PortsFree(k.Ports...); err != nil {
+		return Result{}, fmt.Errorf("%s: %w", k.Name, err)
 	}
 	url, raw, watch, stop, err := k.Start(dir)
 	if err != nil {
@@ -254,6 +274,9 @@ func ColdStart(ctx context.Context, k Kind, dir string, n int) ([]float64, error
 		sub := filepath.Join(dir, fmt.Sprintf("cold%d", i))
 		if err := os.MkdirAll(sub, 0o755); err != nil {
 			return nil, err
+		}
+		if err := PortsFree(k.Ports...); err != nil {
+			return nil, fmt.Errorf("%s: %w", k.Name, err)
 		}
 		url, _, _, stop, err := k.Start(sub)
 		if err != nil {

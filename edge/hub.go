@@ -46,12 +46,12 @@ type Options struct {
 	GopCacheMaxBytes int  // over it the GOP is dropped until the next keyframe
 }
 
-// Waker is told about every packet appended to a hub. Implementations
-// decide whether to schedule a flush; force asks for one now (headers,
-// notifications, end of stream). Wake is called without the hub's lock
-// held, from the publisher's goroutine.
+// Waker is told about every packet appended to a hub: its timestamp and
+// kind. Implementations decide whether to schedule a flush; force asks for
+// one now (headers, notifications, end of stream). Wake is called without
+// the hub's lock held, from the publisher's goroutine.
 type Waker interface {
-	Wake(ts uint32, force bool)
+	Wake(ts uint32, kind Kind, force bool)
 }
 
 // Snapshot is what a fan-out writer copies out of a hub under its lock:
@@ -83,7 +83,7 @@ type Hub struct {
 
 	meta, videoSeq, audioSeq []byte    // chunked, as players get them
 	rawHeaders               [3][]byte // payloads of meta, video and audio headers, to spot repeats
-	hasVideo                 bool
+	hasVideo                 atomic.Bool
 
 	// Timestamps players see stay monotonic across publishers: each
 	// publish epoch is shifted to continue after the previous one.
@@ -134,7 +134,7 @@ func (h *Hub) Publish(owner any) error {
 	h.needOffset = h.haveLast
 	h.pushControlLocked(h.notifyPublish)
 	h.mu.Unlock()
-	h.wake(0, true)
+	h.wake(0, KindControl, true)
 	return nil
 }
 
@@ -160,7 +160,7 @@ func (h *Hub) Unpublish(owner any) {
 	h.gopBytes = 0
 	h.pushControlLocked(h.notifyUnpublish)
 	h.mu.Unlock()
-	h.wake(0, true)
+	h.wake(0, KindControl, true)
 }
 
 // Append adds one message from the publisher owner. typeID is the RTMP
@@ -204,7 +204,7 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 		csid = csidAudio
 	case KindVideo:
 		csid = csidVideo
-		h.hasVideo = true
+		h.hasVideo.Store(true)
 	}
 	hdr := chunk.Header{CSID: csid, Timestamp: ts, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
 	data := h.slab.Alloc(chunk.WireSize(hdr, len(payload), h.opts.ChunkSize))
@@ -226,7 +226,7 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 	}
 	h.pushLocked(Packet{Data: data, Timestamp: ts, Kind: m.Kind, Keyframe: m.Keyframe})
 	h.mu.Unlock()
-	h.wake(ts, m.SeqHeader)
+	h.wake(ts, m.Kind, m.SeqHeader)
 	return nil
 }
 
@@ -355,7 +355,7 @@ func (h *Hub) Snapshot(from uint64, s *Snapshot) {
 	for seq := from; seq < h.head; seq++ {
 		s.Packets = append(s.Packets, h.ring[seq&mask])
 	}
-	s.Start, s.Head, s.HasVideo = from, h.head, h.hasVideo
+	s.Start, s.Head, s.HasVideo = from, h.head, h.hasVideo.Load()
 	h.mu.Unlock()
 }
 
@@ -388,10 +388,10 @@ func (h *Hub) RemoveWaker(w Waker) {
 	h.wakers.Store(&next)
 }
 
-func (h *Hub) wake(ts uint32, force bool) {
+func (h *Hub) wake(ts uint32, kind Kind, force bool) {
 	if ws := h.wakers.Load(); ws != nil {
 		for _, w := range *ws {
-			w.Wake(ts, force)
+			w.Wake(ts, kind, force)
 		}
 	}
 }
@@ -408,8 +408,11 @@ func (h *Hub) Notify(data []byte) {
 	h.mu.Lock()
 	h.pushControlLocked(data)
 	h.mu.Unlock()
-	h.wake(0, true)
+	h.wake(0, KindControl, true)
 }
 
 // ChunkSize returns the chunk size the hub's packets are cut at.
 func (h *Hub) ChunkSize() int { return h.opts.ChunkSize }
+
+// HasVideo reports whether the stream has carried video.
+func (h *Hub) HasVideo() bool { return h.hasVideo.Load() }

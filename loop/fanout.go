@@ -57,13 +57,30 @@ type group struct {
 	iov     [][]byte
 }
 
-// Wake schedules a flush when the window's worth of media is pending.
-func (g *group) Wake(ts uint32, force bool) {
-	if !force && g.window > 0 {
-		d := int32(ts - g.lastFlushTS.Load())
-		if d > -1000 && d < int32(g.window) { // small backward steps are audio/video interleaving
+// frameWindow is how long audio may wait for the next video frame with
+// merged_write 0 (a stream whose video stalls still gets its audio).
+const frameWindow = 50
+
+// Wake schedules a flush when the window's worth of media is pending. With
+// window 0 it flushes at every video frame: the audio in between rides with
+// the next frame (at most one frame interval later; audio-only streams are
+// written message by message), so a player costs one write per frame.
+func (g *group) Wake(ts uint32, kind edge.Kind, force bool) {
+	if force {
+		g.schedule()
+		return
+	}
+	d := int32(ts - g.lastFlushTS.Load())
+	window := int32(g.window)
+	if window == 0 {
+		if kind == edge.KindVideo || !g.key.hub.HasVideo() {
+			g.schedule()
 			return
 		}
+		window = frameWindow
+	}
+	if d > -1000 && d < window { // small backward steps are audio/video interleaving
+		return
 	}
 	g.schedule()
 }

@@ -4,7 +4,7 @@
 package pool
 
 // DefaultSlabSize is the block size a Slab allocates when none is given.
-const DefaultSlabSize = 256 << 10
+const DefaultSlabSize = 64 << 10
 
 // Slab carves byte slices out of large blocks so that a stream allocates one
 // block per DefaultSlabSize bytes of media instead of one buffer per message.

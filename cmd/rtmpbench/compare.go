@@ -196,6 +196,17 @@ func sideBySide(order []bench.Kind, results map[string][]bench.Result, cold map[
 		rows = append(rows, []string{n,
 			fmt.Sprintf("%.2f", med(n, cpu)),
 			fmt.Sprintf("%.1f", med(n, rss)),
+			fmt.Sprintf("%.1f / %.1f", med(n, func(r bench.Result) float64 {
+				if r.Server == nil {
+					return 0
+				}
+				return r.Server.AnonMB
+			}), med(n, func(r bench.Result) float64 {
+				if r.Server == nil {
+					return 0
+				}
+				return r.Server.FileMB
+			})),
 			fmt.Sprintf("%.0f%%", recv),
 			fmt.Sprintf("%.0f", fails),
 			fmt.Sprintf("%.0f", ups),
@@ -206,7 +217,7 @@ func sideBySide(order []bench.Kind, results map[string][]bench.Result, cold map[
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "## %d players, %.2f Mbit/s stream, medians of %d alternating runs\n\n", players, bitrate/1e6, runs)
-	b.WriteString(bench.Markdown([]string{"set-up", "CPU-s/GB", "peak RSS MB", "stream received per player", "failed", "upstreams", "first keyframe p50 ms", "lag p99 ms", "stalls"}, rows))
+	b.WriteString(bench.Markdown([]string{"set-up", "CPU-s/GB", "peak RSS MB", "RSS anon / file MB at end", "stream received per player", "failed", "upstreams", "first keyframe p50 ms", "lag p99 ms", "stalls"}, rows))
 	ratio := func(a, bb string, f func(bench.Result) float64) string {
 		x, y := med(a, f), med(bb, f)
 		if len(results[a]) == 0 || len(results[bb]) == 0 || y == 0 {
@@ -301,6 +312,9 @@ func publishLoads(ctx context.Context, env bench.Env, out string, m int, d time.
 			return nil, err
 		}
 		fmt.Printf("== %s: %d publishers\n", s.name, m)
+		if err := bench.PortsFree(env.OriginPort, env.EdgePort); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
 		url, watch, stop, err := s.start(dir)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
