@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CONFIG  ?=
 
-.PHONY: all build run test test-short fuzz bench vet clean deps deps-test
+.PHONY: all build run test fuzz bench bench-micro bench-quick clean deps deps-test
 
 all: build
 
@@ -34,9 +34,21 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./chunk
 	$(GO) test -run=NONE -fuzz=FuzzServerHandshake -fuzztime=$(FUZZTIME) ./chunk
 
-## bench: micro-benchmarks of the hot path (allocations reported)
-bench:
-	$(GO) test -run=NONE -bench=. -benchmem ./chunk ./edge ./loop ./pool
+## bench-micro: micro-benchmarks of the hot path (allocations reported)
+bench-micro:
+	$(GO) test -run=NONE -bench=. -benchmem ./chunk ./edge ./loop ./pool ./bench ./amf
+
+## bench: the micro-benchmarks, then the side-by-side comparison with nginx-rtmp and the floor
+## (500 players, 3 alternating runs, scaling sweep, cold start, publish/forward load; ~20 min).
+## Results, tables and plots go to BENCH_OUT.
+BENCH_OUT ?= bench-out
+BENCH_ARGS ?=
+bench: deps-test build bench-micro
+	./bin/rtmpbench compare -out $(BENCH_OUT) $(BENCH_ARGS)
+
+## bench-quick: a 2-minute version of the comparison
+bench-quick: deps-test build
+	./bin/rtmpbench compare -out $(BENCH_OUT) -players 200 -runs 1 -d 10s -scaling "" -cold 2 -publishers 10 -scaling-d 5s
 
 clean:
 	rm -rf bin

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -54,6 +55,7 @@ type Result struct {
 	Stalls       int64    `json:"stalls"`
 	MaxGapMs     float64  `json:"max_gap_ms"`
 	Server       *Usage   `json:"server,omitempty"`
+	HarnessCores float64  `json:"harness_cores"` // CPU the harness itself used, in cores, over the window
 	CPUPerGB     float64  `json:"cpu_s_per_gb,omitempty"`
 	Samples      []Sample `json:"samples"`
 }
@@ -113,7 +115,8 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 	var lastBytes int64
 	var windowStart time.Time
 	var windowBytes int64
-	var usage0 Usage
+	var usage0, self0 Usage
+	self := &ProcWatch{PID: os.Getpid()}
 	rampDone := false
 	end := time.Time{}
 	for {
@@ -132,7 +135,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 					s.Connecting++
 				case StatePlaying:
 					s.Alive++
-					lags = append(lags, ms(p.Lag.Load()))
+					lags = append(lags, ms(int64(p.LagAt(now))))
 				case StateFailed:
 					s.Failed++
 				}
@@ -150,6 +153,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 				rampDone = true
 				windowStart, windowBytes = now, total
 				end = now.Add(cfg.Duration)
+				self0 = self.Usage()
 				if cfg.Server != nil {
 					usage0 = cfg.Server.Usage()
 				}
@@ -157,6 +161,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 			if rampDone && !now.Before(end) {
 				res.Seconds = now.Sub(windowStart).Seconds()
 				res.Bytes = total - windowBytes
+				res.HarnessCores = (self.Usage().CPUSeconds - self0.CPUSeconds) / res.Seconds
 				if cfg.Server != nil {
 					u := cfg.Server.Usage()
 					u.CPUSeconds -= usage0.CPUSeconds
@@ -167,14 +172,14 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 				}
 				cancel()
 				wg.Wait()
-				res.summarize(ps)
+				res.summarize(ps, now)
 				return res
 			}
 		}
 	}
 }
 
-func (r *Result) summarize(ps []*Player) {
+func (r *Result) summarize(ps []*Player, now time.Time) {
 	var hs, fk, lag []float64
 	reasons := map[string]int{}
 	for _, p := range ps {
@@ -191,7 +196,9 @@ func (r *Result) summarize(ps []*Player) {
 		if p.Handshake.Load() > 0 {
 			hs = append(hs, ms(p.Handshake.Load()))
 		}
-		lag = append(lag, ms(p.Lag.Load()))
+		if p.State.Load() != StateFailed {
+			lag = append(lag, ms(int64(p.LagAt(now))))
+		}
 		r.Stalls += p.Stalls.Load()
 		r.MaxGapMs = max(r.MaxGapMs, ms(p.MaxGap.Load()))
 	}

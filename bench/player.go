@@ -37,10 +37,15 @@ type Player struct {
 	Video     atomic.Int64
 	Handshake atomic.Int64 // ns: TCP connect + RTMP handshake
 	FirstKey  atomic.Int64 // ns from dial to the first video keyframe (raw: first byte)
-	Lag       atomic.Int64 // ns: how far media time is behind wall time, relative to the best seen
-	Stalls    atomic.Int64 // deliveries more than StallGap after the previous one
-	MaxGap    atomic.Int64 // ns
-	Reason    atomic.Pointer[string]
+	// Media time against wall time: at wall time Ref (unix ns) the player
+	// had received media up to MediaNs after the first message; Ref is the
+	// best (earliest) such reference seen, so LagAt is how far behind
+	// real-time delivery the player is, counting silences as they happen.
+	Ref     atomic.Int64
+	MediaNs atomic.Int64
+	Stalls  atomic.Int64 // deliveries more than StallGap after the previous one
+	MaxGap  atomic.Int64 // ns
+	Reason  atomic.Pointer[string]
 
 	start     time.Time
 	lastMedia time.Time
@@ -254,11 +259,24 @@ func (p *Player) media(m *skimMsg) {
 	}
 	if !p.haveBase {
 		p.haveBase, p.ts0, p.wall0 = true, m.Timestamp, now
+		p.Ref.Store(now.UnixNano())
 		return
 	}
-	behind := now.Sub(p.wall0) - time.Duration(int32(m.Timestamp-p.ts0))*time.Millisecond
-	if behind < p.base {
+	media := time.Duration(int32(m.Timestamp-p.ts0)) * time.Millisecond
+	if behind := now.Sub(p.wall0) - media; behind < p.base {
 		p.base = behind
+		p.Ref.Store(p.wall0.Add(p.base).UnixNano())
 	}
-	p.Lag.Store(int64(behind - p.base))
+	if int64(media) > p.MediaNs.Load() {
+		p.MediaNs.Store(int64(media))
+	}
+}
+
+// LagAt returns how far the player's media is behind wall time at now.
+func (p *Player) LagAt(now time.Time) time.Duration {
+	ref := p.Ref.Load()
+	if ref == 0 {
+		return 0
+	}
+	return max(0, time.Duration(now.UnixNano()-ref-p.MediaNs.Load()))
 }

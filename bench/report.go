@@ -13,7 +13,7 @@ import (
 // WriteSummary prints one row per result.
 func WriteSummary(w io.Writer, results []Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tplayers\treceived\tfailed\tMbit/s\tper player\thandshake p50\tfirst key p50\tp99\tlag p50\tp99\tstalls\tCPU-s/GB\tpeak RSS MB\tupstreams\t")
+	fmt.Fprintln(tw, "run\tplayers\treceived\tfailed\tMbit/s\tper player\thandshake p50\tfirst key p50\tp99\tlag p50\tp99\tstalls\tCPU-s/GB\tpeak RSS MB\tupstreams\tharness cores\t")
 	for _, r := range results {
 		cpu, rss, up := "-", "-", "-"
 		if r.Server != nil {
@@ -21,9 +21,9 @@ func WriteSummary(w io.Writer, results []Result) {
 			rss = fmt.Sprintf("%.1f", r.Server.PeakRSSMB)
 			up = fmt.Sprint(r.Server.Upstreams)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%.3f\t%.1fms\t%.1fms\t%.1fms\t%.0fms\t%.0fms\t%d\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%.3f\t%.1fms\t%.1fms\t%.1fms\t%.0fms\t%.0fms\t%d\t%s\t%s\t%s\t%.2f\t\n",
 			r.Name, r.Players, r.Received, r.Failed, r.Mbps, r.PerPlayer, r.HandshakeP50, r.FirstKeyP50, r.FirstKeyP99,
-			r.LagP50, r.LagP99, r.Stalls, cpu, rss, up)
+			r.LagP50, r.LagP99, r.Stalls, cpu, rss, up, r.HarnessCores)
 	}
 	tw.Flush()
 	for _, r := range results {

@@ -1,0 +1,5 @@
+package bench
+
+import "os"
+
+func os_getpid() int { return os.Getpid() }
