@@ -3,6 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CONFIG  ?=
+TAGS    ?=
 
 .PHONY: all build run test fuzz bench bench-micro bench-quick clean deps deps-test
 
@@ -16,7 +17,7 @@ deps-test:
 
 ## build: the binaries into bin/
 build: deps
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## run: the server on its embedded default config (RTMP on :1935), or CONFIG=file
 run: build

@@ -179,6 +179,10 @@ func (e Env) NginxKind() Kind {
 
 // StartNginx runs nginx-rtmp in dir serving addr with the given application block.
 func StartNginx(dir, addr, app string) (*Proc, error) {
+	dir, err := filepath.Abs(dir) // nginx resolves relative paths against its prefix
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

@@ -508,7 +508,7 @@ func TestValidation(t *testing.T) {
 		{"vhost retry order", "vhosts: {a: {cluster: {retry_min: 5s, retry_max: 1s}}}", "vhosts::a::cluster::retry_max: must not be less than retry_min 5s, got 1s"},
 		{"vhost linger negative", "vhosts: {a: {cluster: {linger: -1s}}}", "vhosts::a::cluster::linger: must not be negative, got -1s"},
 		{"vhost publish buffer", "vhosts: {a: {cluster: {publish_buffer: 1KiB}}}", "vhosts::a::cluster::publish_buffer: must be at least 64KiB, got 1KiB"},
-		{"vhost hook url", "vhosts: {a: {hooks: {on_play: 'ftp://x'}}}", `vhosts::a::hooks::on_play: must be an http:// or https:// URL, got "ftp://x"`},
+		{"vhost hook url", "vhosts: {a: {hooks: {on_play: 'ftp://x'}}}", `vhosts::a::hooks::on_play: must be an http:// URL (for https, put a local TLS proxy in front), got "ftp://x"`},
 		{"vhost remote without origin", "vhosts: {edge.example.com: {cluster: {mode: remote}}}", "vhosts::edge.example.com::cluster::origin: must list at least one origin when cluster::mode is remote"},
 		{"vhost origin bad host", "vhosts: {a: {cluster: {origin: [ok.example.com, 'bad host']}}}", `vhosts::a::cluster::origin[1]: "bad host" is not a valid host or host:port`},
 		{"vhost origin bad port", "vhosts: {a: {cluster: {origin: ['o.example.com:99999']}}}", `vhosts::a::cluster::origin[0]: "o.example.com:99999": port must be a number between 1 and 65535`},

@@ -130,8 +130,8 @@ func validateVhost(p *problems, prefix string, v *Vhost, own map[string]any, isD
 		if h.url == "" {
 			continue
 		}
-		if u, err := url.Parse(h.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			report("hooks"+keyDelim+h.key, "must be an http:// or https:// URL, got %q", h.url)
+		if u, err := url.Parse(h.url); err != nil || u.Scheme != "http" || u.Host == "" {
+			report("hooks"+keyDelim+h.key, "must be an http:// URL (for https, put a local TLS proxy in front), got %q", h.url)
 		}
 	}
 	v.Cluster.Mode = strings.ToLower(strings.TrimSpace(v.Cluster.Mode))

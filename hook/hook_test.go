@@ -33,7 +33,7 @@ func TestCallAllowsAndDenies(t *testing.T) {
 	defer srv.Close()
 	req := Request{Action: "on_play", ClientID: "7", IP: "127.0.0.1", Vhost: "v", App: "live", TcURL: "rtmp://h/live", Stream: "s", Param: "?token=x"}
 	for path, allow := range map[string]bool{"/zero": true, "/json": true, "/refuse": false, "/status": false, "/garbage": false, "/nonzero": false, "/nocode": false} {
-		err := Call(context.Background(), srv.Client(), srv.URL+path, req)
+		err := Call(context.Background(), srv.URL+path, req)
 		if allow && err != nil {
 			t.Errorf("%s: %v", path, err)
 		}
@@ -57,7 +57,24 @@ func TestCallTimesOut(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := Call(ctx, srv.Client(), srv.URL, Request{Action: "on_connect"}); err == nil {
+	if err := Call(ctx, srv.URL, Request{Action: "on_connect"}); err == nil {
 		t.Fatal("a hook that never answers allowed")
+	}
+}
+
+func TestCallReadsChunkedAndCloseDelimitedAnswers(t *testing.T) {
+	chunked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		_, _ = w.Write([]byte(`{"code":`))
+		w.(http.Flusher).Flush() // forces chunked encoding
+		_, _ = w.Write([]byte(` 0}`))
+	}))
+	defer chunked.Close()
+	if err := Call(context.Background(), chunked.URL, Request{Action: "on_play"}); err != nil {
+		t.Fatalf("chunked answer: %v", err)
+	}
+	if err := Call(context.Background(), "https://example.com/hook", Request{Action: "on_play"}); err == nil {
+		t.Fatal("an https hook URL was called")
 	}
 }

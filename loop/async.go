@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -15,9 +14,6 @@ import (
 	"github.com/rtmpedge/rtmpedge/edge"
 	"github.com/rtmpedge/rtmpedge/hook"
 )
-
-// hookClient is shared by all hook calls; each call has its own deadline.
-var hookClient = &http.Client{}
 
 // suspend stops reading the connection's messages until resume: the bytes
 // that arrive meanwhile stay in gnet's buffer.
@@ -56,7 +52,7 @@ func (ss *session) callHook(v *conf.Vhost, url, action, stream, param string, th
 	ss.suspend()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), v.Hooks.Timeout)
-		err := hook.Call(ctx, hookClient, url, req)
+		err := hook.Call(ctx, url, req)
 		cancel()
 		ss.resume(func() { then(err) })
 	}()

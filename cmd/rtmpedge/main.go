@@ -11,8 +11,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
-	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -33,7 +31,7 @@ func run() int {
 	configPath := flag.String("c", "", "config file (YAML, JSON or TOML); empty: the embedded default")
 	testOnly := flag.Bool("t", false, "check the config and exit")
 	showVersion := flag.Bool("v", false, "print the version and exit")
-	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060); empty: off")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060; builds with -tags pprof only)")
 	flag.Parse()
 
 	if *showVersion {
@@ -58,12 +56,10 @@ func run() int {
 	log := slog.New(h)
 
 	if *pprofAddr != "" {
-		go func() {
-			log.Info("pprof listening", "addr", *pprofAddr)
-			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
-				log.Error("pprof", "err", err)
-			}
-		}()
+		if err := startPprof(*pprofAddr, log); err != nil {
+			fmt.Fprintln(os.Stderr, "rtmpedge:", err)
+			return 1
+		}
 	}
 	loop.Version = version
 	if os.Getenv("GOGC") == "" {
