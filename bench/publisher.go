@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtmpedge/rtmpedge/chunk"
@@ -109,6 +110,12 @@ func (s *FileSource) Next() Frame {
 // Publish sends src to url in real time until ctx is done, and returns the
 // bytes of media sent.
 func Publish(ctx context.Context, url string, src Source) (int64, error) {
+	return PublishCounting(ctx, url, src, nil)
+}
+
+// PublishCounting is Publish that also adds the media bytes it sends to
+// counter as it goes (when counter is not nil).
+func PublishCounting(ctx context.Context, url string, src Source, counter *atomic.Int64) (int64, error) {
 	c, err := Dial(url, 10*time.Second)
 	if err != nil {
 		return 0, err
@@ -157,6 +164,9 @@ func Publish(ctx context.Context, url string, src Source) (int64, error) {
 			return sent, err
 		}
 		sent += int64(len(f.Payload))
+		if counter != nil {
+			counter.Add(int64(len(f.Payload)))
+		}
 	}
 	return sent, nil
 }

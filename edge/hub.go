@@ -67,8 +67,8 @@ type Snapshot struct {
 const (
 	minRing       = 256
 	maxRing       = 1 << 16
-	keepPackets   = 256     // packets kept behind the head for players that fall a little behind
-	keepBytes     = 4 << 20 // and at most this many bytes of them outside the GOP
+	keepPackets   = 64      // packets kept behind the head for players that fall a little behind
+	keepBytes     = 1 << 20 // and at most this many bytes of them outside the GOP
 	continuityGap = 40      // ms between the last packet of a publisher and the first of the next
 )
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gonum.org/v1/plot/plotter"
@@ -319,31 +320,25 @@ func publishLoads(ctx context.Context, env bench.Env, out string, m int, d time.
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
-		before := watch.Usage()
-		pctx, cancel := context.WithTimeout(ctx, d)
-		type res struct {
-			sent int64
-			err  error
-		}
-		ch := make(chan res, m)
+		// Publishers connect, then a steady-state window of d is measured.
+		pctx, cancel := context.WithCancel(ctx)
+		var counter atomic.Int64
+		failures := make(chan error, m)
 		for i := range m {
 			go func() {
-				sent, err := bench.Publish(pctx, fmt.Sprintf("%s-%d", url, i), bench.NewSynthetic(env.Bitrate, 30, 60))
-				ch <- res{sent, err}
+				_, err := bench.PublishCounting(pctx, fmt.Sprintf("%s-%d", url, i), bench.NewSynthetic(env.Bitrate, 30, 60), &counter)
+				if err != nil && pctx.Err() == nil {
+					failures <- err
+				}
 			}()
 		}
-		var total int64
-		failed := 0
-		for range m {
-			r := <-ch
-			total += r.sent
-			if r.err != nil && !errors.Is(r.err, context.DeadlineExceeded) {
-				failed++
-			}
-		}
+		time.Sleep(3 * time.Second)
+		before, bytes0 := watch.Usage(), counter.Load()
+		time.Sleep(d)
+		u, total := watch.Usage(), counter.Load()-bytes0
 		cancel()
-		u := watch.Usage()
 		stop()
+		failed := len(failures)
 		cpu := u.CPUSeconds - before.CPUSeconds
 		rows = append(rows, []string{s.name, fmt.Sprint(m), fmt.Sprint(failed),
 			fmt.Sprintf("%.1f", float64(total)*8/1e6/d.Seconds()),
