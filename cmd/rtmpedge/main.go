@@ -66,7 +66,7 @@ func run() int {
 		// The heap is small and grows slowly (media is carved from slabs and
 		// freed by the GC at ~stream bitrate), so a tighter GC target costs
 		// little CPU and keeps an edge box's RSS down.
-		debug.SetGCPercent(50)
+		debug.SetGCPercent(25)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
