@@ -2,6 +2,8 @@ package edge
 
 import (
 	"hash/fnv"
+	"net"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -76,4 +78,77 @@ func (o *Origins) Worked(addr string) {
 	o.mu.Lock()
 	delete(o.deadUntil, addr)
 	o.mu.Unlock()
+}
+
+// Attempts walks the origins for one stream: the policy's order, the next
+// origin after a failure, a wait once a whole round failed, and redirects.
+// It is not safe for concurrent use.
+type Attempts struct {
+	origins    *Origins
+	stream     string
+	retryMin   time.Duration
+	retryMax   time.Duration
+	order      []string
+	next       int
+	failed     int // failed attempts in the current round
+	backoff    time.Duration
+	redirected string
+}
+
+// NewAttempts returns the attempts for stream, waiting retryMin (doubling
+// up to retryMax) after each round in which every origin failed.
+func (o *Origins) NewAttempts(stream string, retryMin, retryMax time.Duration) *Attempts {
+	return &Attempts{origins: o, stream: stream, retryMin: retryMin, retryMax: retryMax}
+}
+
+// Next returns the origin to try now; ok is false when every origin of
+// the round failed, and wait says how long to wait before calling again.
+func (a *Attempts) Next(now time.Time) (addr string, wait time.Duration, ok bool) {
+	if a.redirected != "" {
+		addr, a.redirected = a.redirected, ""
+		return addr, 0, true
+	}
+	if a.next >= len(a.order) {
+		if a.order != nil && a.failed >= len(a.order) {
+			a.backoff = min(max(2*a.backoff, a.retryMin), a.retryMax)
+			a.failed, a.order = 0, nil
+			return "", a.backoff, false
+		}
+		a.order = a.origins.Order(a.stream, now)
+		a.next = 0
+	}
+	addr = a.order[a.next]
+	a.next++
+	return addr, 0, true
+}
+
+// Failed records that addr failed. An origin that was serving starts a
+// fresh round at once (with addr tried last); otherwise the round goes on.
+func (a *Attempts) Failed(addr string, wasServing bool, now time.Time) {
+	a.origins.Failed(addr, now)
+	if wasServing {
+		a.order, a.next, a.failed = nil, 0, 1
+		return
+	}
+	a.failed++
+}
+
+// Worked records that addr accepted the stream.
+func (a *Attempts) Worked(addr string) {
+	a.origins.Worked(addr)
+	a.failed, a.backoff = 0, 0
+}
+
+// Redirect makes the next attempt go to the host of tcURL (an origin's
+// ex.redirect); it reports whether tcURL named a host.
+func (a *Attempts) Redirect(tcURL string) (string, bool) {
+	u, err := url.Parse(tcURL)
+	if err != nil || u.Host == "" {
+		return "", false
+	}
+	a.redirected = u.Host
+	if u.Port() == "" {
+		a.redirected = net.JoinHostPort(u.Hostname(), "1935")
+	}
+	return a.redirected, true
 }

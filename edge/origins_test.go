@@ -42,3 +42,41 @@ func TestOriginsHashIsPerStreamAndStable(t *testing.T) {
 		t.Fatalf("hash sends every stream to the same origin: %v", firsts)
 	}
 }
+
+func TestAttemptsRoundsBackoffAndRedirect(t *testing.T) {
+	now := time.Now()
+	a := NewOrigins([]string{"a:1", "b:1"}, false, time.Minute).NewAttempts("live/s", 100*time.Millisecond, 300*time.Millisecond)
+	next := func() (string, time.Duration, bool) { return a.Next(now) }
+	if addr, _, ok := next(); !ok || addr != "a:1" {
+		t.Fatalf("first attempt %s", addr)
+	}
+	a.Failed("a:1", false, now)
+	if addr, _, ok := next(); !ok || addr != "b:1" {
+		t.Fatalf("second attempt %s", addr)
+	}
+	a.Failed("b:1", false, now)
+	for _, want := range []time.Duration{100, 200, 300, 300} {
+		_, wait, ok := next()
+		if ok || wait != want*time.Millisecond {
+			t.Fatalf("after a failed round: ok=%v wait=%s, want %dms", ok, wait, want)
+		}
+		for range 2 {
+			addr, _, ok := next()
+			if !ok {
+				t.Fatal("no attempt after the wait")
+			}
+			a.Failed(addr, false, now)
+		}
+	}
+	if to, ok := a.Redirect("rtmp://c.example.com/live"); !ok || to != "c.example.com:1935" {
+		t.Fatalf("redirect to %s", to)
+	}
+	if addr, _, _ := next(); addr != "c.example.com:1935" {
+		t.Fatalf("attempt after a redirect: %s", addr)
+	}
+	a.Worked("c.example.com:1935")
+	a.Failed("a:1", true, now) // the serving origin died: a fresh round at once
+	if _, _, ok := next(); !ok {
+		t.Fatal("no immediate attempt after a serving origin failed")
+	}
+}

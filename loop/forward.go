@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -27,18 +25,13 @@ type fwdMsg struct {
 // over to the next origin without disconnecting the publisher. It lives on
 // the publisher's event loop, and so does its upstream connection.
 type forwarder struct {
-	ss      *session
-	target  upstreamTarget
-	origins *edge.Origins
-	cluster conf.Cluster
-	log     *slog.Logger
+	ss       *session
+	target   upstreamTarget
+	attempts *edge.Attempts
+	cluster  conf.Cluster
+	log      *slog.Logger
 
 	conn      *outbound
-	order     []string
-	next      int
-	failed    int
-	backoff   time.Duration
-	redirect  string
 	started   bool // the publisher was told NetStream.Publish.Start
 	connected bool // the current upstream accepted the publish
 	stopped   bool
@@ -55,8 +48,9 @@ type forwarder struct {
 // startForward begins forwarding the session's publish to the origins.
 func (s *Server) startForward(ss *session, v *conf.Vhost, t upstreamTarget) {
 	f := &forwarder{
-		ss: ss, target: t, origins: s.originsOf(v), cluster: v.Cluster,
-		log: ss.log.With("vhost", v.Name, "app", ss.key.App, "stream", ss.key.Stream, "role", "forward"),
+		ss: ss, target: t, cluster: v.Cluster,
+		attempts: s.originsOf(v).NewAttempts(ss.key.App+"/"+ss.key.Stream, v.Cluster.RetryMin, v.Cluster.RetryMax),
+		log:      ss.log.With("vhost", v.Name, "app", ss.key.App, "stream", ss.key.Stream, "role", "forward"),
 	}
 	ss.fwd = f
 	ss.fwdLostSince.Store(time.Now().UnixNano())
@@ -67,19 +61,10 @@ func (f *forwarder) connect() {
 	if f.stopped {
 		return
 	}
-	addr := f.redirect
-	f.redirect = ""
-	if addr == "" {
-		if f.next >= len(f.order) {
-			if f.order != nil && f.failed >= len(f.order) {
-				f.wait()
-				return
-			}
-			f.order = f.origins.Order(f.ss.key.App+"/"+f.ss.key.Stream, time.Now())
-			f.next = 0
-		}
-		addr = f.order[f.next]
-		f.next++
+	addr, wait, ok := f.attempts.Next(time.Now())
+	if !ok {
+		f.wait(wait)
+		return
 	}
 	s := f.ss.srv
 	up := edge.NewUpstream(edge.UpstreamConfig{
@@ -94,16 +79,10 @@ func (f *forwarder) connect() {
 }
 
 // wait retries after a backoff once every origin failed in a round.
-func (f *forwarder) wait() {
-	if f.backoff == 0 {
-		f.backoff = f.cluster.RetryMin
-	} else {
-		f.backoff = min(2*f.backoff, f.cluster.RetryMax)
-	}
-	f.failed, f.order = 0, nil
-	f.log.Warn("every origin failed, retrying", "in", f.backoff.String())
+func (f *forwarder) wait(d time.Duration) {
+	f.log.Warn("every origin failed, retrying", "in", d.String())
 	loop := f.ss.c.EventLoop()
-	time.AfterFunc(f.backoff, func() {
+	time.AfterFunc(d, func() {
 		_ = loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			f.connect()
 			return nil
@@ -116,9 +95,8 @@ func (f *forwarder) upstreamReady(o *outbound, _ []any) {
 		return
 	}
 	f.connected = true
-	f.failed, f.backoff = 0, 0
 	f.ss.fwdLostSince.Store(0)
-	f.origins.Worked(o.addr)
+	f.attempts.Worked(o.addr)
 	if !f.started {
 		f.started = true
 		f.ss.write(chunk.AppendUserControl(f.ss.out[:0], chunk.EventStreamBegin, edge.StreamID))
@@ -149,15 +127,11 @@ func (f *forwarder) upstreamClosed(o *outbound, err error) {
 	if f.ss.fwdLostSince.Load() == 0 {
 		f.ss.fwdLostSince.Store(time.Now().UnixNano())
 	}
-	f.origins.Failed(o.addr, time.Now())
+	f.attempts.Failed(o.addr, f.started && o.streaming.Load(), time.Now())
 	var ue *edge.UpstreamError
 	if errors.As(err, &ue) {
 		if ue.Redirect != "" {
-			if u, perr := url.Parse(ue.Redirect); perr == nil && u.Host != "" {
-				f.redirect = u.Host
-				if u.Port() == "" {
-					f.redirect = net.JoinHostPort(u.Hostname(), "1935")
-				}
+			if _, ok := f.attempts.Redirect(ue.Redirect); ok {
 				f.connect()
 				return
 			}
@@ -171,11 +145,6 @@ func (f *forwarder) upstreamClosed(o *outbound, err error) {
 		return
 	}
 	f.log.Warn("origin connection failed, trying the next", "origin", o.addr, "err", err.Error(), "started", f.started)
-	if f.started && o.streaming.Load() {
-		f.order, f.next, f.failed = nil, 0, 1 // a fresh round, the failed origin last
-	} else {
-		f.failed++
-	}
 	f.connect()
 }
 

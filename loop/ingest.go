@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -68,7 +67,6 @@ type ingester struct {
 	srv     *Server
 	hub     *edge.Hub
 	target  upstreamTarget
-	origins *edge.Origins
 	loop    gnet.EventLoop
 	log     *slog.Logger
 	cluster conf.Cluster
@@ -78,13 +76,9 @@ type ingester struct {
 	mu        sync.Mutex
 	players   int
 	stopped   bool
-	order     []string
-	next      int
-	failed    int // consecutive failed attempts
-	backoff   time.Duration
+	attempts  *edge.Attempts
 	linger    *time.Timer
 	retry     *time.Timer
-	redirect  string
 	lastError string
 }
 
@@ -97,8 +91,9 @@ func (s *Server) ingestJoin(ss *session, v *conf.Vhost, t upstreamTarget) {
 	if ing == nil {
 		hub := s.hubs.Acquire(ss.hub.Key(), hubOptions(s.cfg.ChunkSize, v))
 		ing = &ingester{
-			srv: s, hub: hub, target: t, origins: s.originsLocked(v), loop: ss.c.EventLoop(), cluster: v.Cluster,
-			log: s.log.With("vhost", v.Name, "app", ss.key.App, "stream", ss.key.Stream, "role", "ingest"),
+			srv: s, hub: hub, target: t, loop: ss.c.EventLoop(), cluster: v.Cluster,
+			attempts: s.originsLocked(v).NewAttempts(ss.key.App+"/"+ss.key.Stream, v.Cluster.RetryMin, v.Cluster.RetryMax),
+			log:      s.log.With("vhost", v.Name, "app", ss.key.App, "stream", ss.key.Stream, "role", "ingest"),
 		}
 		if err := hub.Publish(ing); err != nil {
 			// Only an ingester publishes into an edge vhost's hub.
@@ -176,19 +171,15 @@ func (ing *ingester) connectLocked() {
 	if ing.stopped {
 		return
 	}
-	addr := ing.redirect
-	ing.redirect = ""
-	if addr == "" {
-		if ing.next >= len(ing.order) {
-			if ing.order != nil && ing.failed >= len(ing.order) {
-				ing.waitLocked()
-				return
-			}
-			ing.order = ing.origins.Order(ing.hub.Key().App+"/"+ing.hub.Key().Stream, time.Now())
-			ing.next = 0
-		}
-		addr = ing.order[ing.next]
-		ing.next++
+	addr, wait, ok := ing.attempts.Next(time.Now())
+	if !ok {
+		ing.log.Warn("every origin failed, retrying", "in", wait.String(), "last_error", ing.lastError)
+		ing.retry = time.AfterFunc(wait, func() {
+			ing.mu.Lock()
+			defer ing.mu.Unlock()
+			ing.connectLocked()
+		})
+		return
 	}
 	t := ing.target
 	up := edge.NewUpstream(edge.UpstreamConfig{
@@ -213,31 +204,13 @@ func (ing *ingester) connectLocked() {
 	ing.current.Store(o)
 }
 
-// waitLocked schedules the next round after a backoff.
-func (ing *ingester) waitLocked() {
-	if ing.backoff == 0 {
-		ing.backoff = ing.cluster.RetryMin
-	} else {
-		ing.backoff = min(2*ing.backoff, ing.cluster.RetryMax)
-	}
-	ing.failed = 0
-	ing.order = nil
-	ing.log.Warn("every origin failed, retrying", "in", ing.backoff.String(), "last_error", ing.lastError)
-	ing.retry = time.AfterFunc(ing.backoff, func() {
-		ing.mu.Lock()
-		defer ing.mu.Unlock()
-		ing.connectLocked()
-	})
-}
-
 func (ing *ingester) upstreamReady(o *outbound, _ []any) {
 	ing.mu.Lock()
 	defer ing.mu.Unlock()
 	if ing.current.Load() != o {
 		return
 	}
-	ing.failed, ing.backoff = 0, 0
-	ing.origins.Worked(o.addr)
+	ing.attempts.Worked(o.addr)
 	ing.hub.Restart(ing)
 	ing.log.Info("upstream playing", "origin", o.addr, "after", time.Since(o.opened).Round(time.Millisecond).String())
 }
@@ -248,28 +221,18 @@ func (ing *ingester) upstreamClosed(o *outbound, err error) {
 	if !ing.current.CompareAndSwap(o, nil) || ing.stopped {
 		return
 	}
-	ing.origins.Failed(o.addr, time.Now())
 	ing.lastError = err.Error()
+	ing.attempts.Failed(o.addr, o.streaming.Load() && o.up.Received() > 0, time.Now())
 	var ue *edge.UpstreamError
 	if errors.As(err, &ue) && ue.Redirect != "" {
-		if u, perr := url.Parse(ue.Redirect); perr == nil && u.Host != "" {
-			ing.redirect = u.Host
-			if u.Port() == "" {
-				ing.redirect = net.JoinHostPort(u.Hostname(), "1935")
-			}
-			ing.log.Info("origin redirects", "origin", o.addr, "to", ing.redirect)
+		if to, ok := ing.attempts.Redirect(ue.Redirect); ok {
+			ing.log.Info("origin redirects", "origin", o.addr, "to", to)
 			ing.connectLocked()
 			return
 		}
 	}
 	ing.log.Warn("upstream failed, trying the next origin", "origin", o.addr, "err", err.Error(),
 		"had_media", o.up.Received() > 0)
-	if o.streaming.Load() && o.up.Received() > 0 {
-		// It was serving: start a fresh round now, the failed origin last.
-		ing.order, ing.next, ing.failed = nil, 0, 1
-	} else {
-		ing.failed++
-	}
 	if errors.As(err, &ue) {
 		desc := fmt.Sprintf("origin %s refused the stream (%s); retrying", o.addr, ue.Code)
 		ing.hub.Notify(edge.OnStatus(nil, ing.hub.ChunkSize(), "warning", ue.Code, desc))
