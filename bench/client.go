@@ -13,6 +13,7 @@ import (
 
 	"github.com/rtmpedge/rtmpedge/amf"
 	"github.com/rtmpedge/rtmpedge/chunk"
+	"github.com/rtmpedge/rtmpedge/edge"
 )
 
 // StatusError is an error onStatus or _error answer from the server.
@@ -362,13 +363,6 @@ func (c *Client) SetChunkSize(n int) error {
 
 // WriteMessage sends one media or data message on the published stream.
 func (c *Client) WriteMessage(typeID uint8, ts uint32, payload []byte) error {
-	csid := uint32(4)
-	switch typeID {
-	case chunk.TypeAudio:
-		csid = 6
-	case chunk.TypeVideo:
-		csid = 7
-	}
-	h := chunk.Header{CSID: csid, Timestamp: ts, Length: uint32(len(payload)), TypeID: typeID, StreamID: c.streamID}
+	h := chunk.Header{CSID: edge.MediaCSID(typeID), Timestamp: ts, Length: uint32(len(payload)), TypeID: typeID, StreamID: c.streamID}
 	return c.send(c.wr.Append(c.out[:0], h, payload))
 }

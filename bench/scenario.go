@@ -105,6 +105,33 @@ func (e Env) feed(dir, url string) (*Proc, error) {
 		"-re", "-stream_loop", "-1", "-i", e.Video, "-c", "copy", "-f", "flv", url)
 }
 
+// startPair starts an origin and an edge (listening on origin and edge),
+// feeds the origin with ffmpeg, and returns what a Kind's Start returns: the
+// edge's URL, the edge to measure and a stop func for all three.
+func (e Env) startPair(dir, origin, edge string, startOrigin, startEdge func() (*Proc, error)) (string, bool, *ProcWatch, func(), error) {
+	o, err := startOrigin()
+	if err != nil {
+		return "", false, nil, nil, err
+	}
+	ed, err := startEdge()
+	if err != nil {
+		o.Stop()
+		return "", false, nil, nil, err
+	}
+	stop := func() { ed.Stop(); o.Stop() }
+	if err := errorsJoin(WaitPort(origin, 10*time.Second), WaitPort(edge, 10*time.Second)); err != nil {
+		stop()
+		return "", false, nil, nil, err
+	}
+	f, err := e.feed(dir, "rtmp://"+origin+"/live/bench")
+	if err != nil {
+		stop()
+		return "", false, nil, nil, err
+	}
+	return "rtmp://" + edge + "/live/bench", false, &ProcWatch{PID: ed.Cmd.Process.Pid, UpstreamPort: e.OriginPort},
+		func() { f.Stop(); stop() }, nil
+}
+
 // OursKind is our origin + edge with the given merged-write window.
 func (e Env) OursKind(name string, merged time.Duration) Kind {
 	return Kind{Name: name, Ports: []int{e.OriginPort, e.EdgePort}, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
@@ -124,27 +151,9 @@ vhosts:
   __defaultVhost__:
     cluster: {mode: remote, origin: [%q]}
 `, edge, merged, origin)), 0o644)
-		o, err := StartProc(e.Server, filepath.Join(dir, "origin.log"), "-c", ocfg)
-		if err != nil {
-			return "", false, nil, nil, err
-		}
-		ed, err := StartProc(e.Server, filepath.Join(dir, "edge.log"), "-c", ecfg)
-		if err != nil {
-			o.Stop()
-			return "", false, nil, nil, err
-		}
-		stop := func() { ed.Stop(); o.Stop() }
-		if err := errorsJoin(WaitPort(origin, 10*time.Second), WaitPort(edge, 10*time.Second)); err != nil {
-			stop()
-			return "", false, nil, nil, err
-		}
-		f, err := e.feed(dir, "rtmp://"+origin+"/live/bench")
-		if err != nil {
-			stop()
-			return "", false, nil, nil, err
-		}
-		return "rtmp://" + edge + "/live/bench", false, &ProcWatch{PID: ed.Cmd.Process.Pid, UpstreamPort: e.OriginPort},
-			func() { f.Stop(); stop() }, nil
+		return e.startPair(dir, origin, edge,
+			func() (*Proc, error) { return StartProc(e.Server, filepath.Join(dir, "origin.log"), "-c", ocfg) },
+			func() (*Proc, error) { return StartProc(e.Server, filepath.Join(dir, "edge.log"), "-c", ecfg) })
 	}}
 }
 
@@ -153,27 +162,13 @@ func (e Env) NginxKind() Kind {
 	return Kind{Name: "nginx-rtmp", Ports: []int{e.OriginPort, e.EdgePort}, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
 		origin := fmt.Sprintf("127.0.0.1:%d", e.OriginPort)
 		edge := fmt.Sprintf("127.0.0.1:%d", e.EdgePort)
-		o, err := StartNginx(filepath.Join(dir, "nginx-origin"), origin, "application live { live on; }")
-		if err != nil {
-			return "", false, nil, nil, err
-		}
-		ed, err := StartNginx(filepath.Join(dir, "nginx-edge"), edge, "application live { live on; pull rtmp://"+origin+"/live; }")
-		if err != nil {
-			o.Stop()
-			return "", false, nil, nil, err
-		}
-		stop := func() { ed.Stop(); o.Stop() }
-		if err := errorsJoin(WaitPort(origin, 10*time.Second), WaitPort(edge, 10*time.Second)); err != nil {
-			stop()
-			return "", false, nil, nil, err
-		}
-		f, err := e.feed(dir, "rtmp://"+origin+"/live/bench")
-		if err != nil {
-			stop()
-			return "", false, nil, nil, err
-		}
-		return "rtmp://" + edge + "/live/bench", false, &ProcWatch{PID: ed.Cmd.Process.Pid, UpstreamPort: e.OriginPort},
-			func() { f.Stop(); stop() }, nil
+		return e.startPair(dir, origin, edge,
+			func() (*Proc, error) {
+				return StartNginx(filepath.Join(dir, "nginx-origin"), origin, "application live { live on; }")
+			},
+			func() (*Proc, error) {
+				return StartNginx(filepath.Join(dir, "nginx-edge"), edge, "application live { live on; pull rtmp://"+origin+"/live; }")
+			})
 	}}
 }
 

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtmpedge/rtmpedge/bench"
 )
 
 // serverBin is the server binary built once for all tests (with -race when
@@ -310,4 +312,19 @@ func ffprobe(t testing.TB, target string) (probe, error) {
 		return probe{}, fmt.Errorf("ffprobe output: %v", err)
 	}
 	return p, nil
+}
+
+// expectServerClose reads from c until the server closes it; still open
+// after 5 s fails the test with msg.
+func expectServerClose(t testing.TB, c *bench.Client, msg string) {
+	t.Helper()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := c.ReadMessage(); err != nil {
+			if strings.Contains(err.Error(), "timeout") {
+				t.Fatal(msg)
+			}
+			return
+		}
+	}
 }

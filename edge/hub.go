@@ -198,15 +198,10 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 		*slot = append((*slot)[:0:0], payload...)
 	}
 	ts = h.mapTimestampLocked(ts)
-	csid := uint32(csidData)
-	switch m.Kind {
-	case KindAudio:
-		csid = csidAudio
-	case KindVideo:
-		csid = csidVideo
+	if m.Kind == KindVideo {
 		h.hasVideo.Store(true)
 	}
-	hdr := chunk.Header{CSID: csid, Timestamp: ts, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
+	hdr := chunk.Header{CSID: MediaCSID(typeID), Timestamp: ts, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
 	data := h.slab.Alloc(chunk.WireSize(hdr, len(payload), h.opts.ChunkSize))
 	data = chunk.AppendMessage(data[:0], hdr, payload, h.opts.ChunkSize)
 	if m.SeqHeader {

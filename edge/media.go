@@ -21,6 +21,18 @@ const (
 	csidCmd   = 3
 )
 
+// MediaCSID is the chunk stream a message of typeID goes out on: audio,
+// video and data each on their own, as nginx-rtmp sends them.
+func MediaCSID(typeID uint8) uint32 {
+	switch typeID {
+	case chunk.TypeAudio:
+		return csidAudio
+	case chunk.TypeVideo:
+		return csidVideo
+	}
+	return csidData
+}
+
 // StreamID is the message stream id of every stream the server hands out:
 // createStream always answers 1, so all players share the same chunk bytes.
 const StreamID = 1

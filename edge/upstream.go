@@ -339,12 +339,5 @@ func (u *Upstream) onCommand(vals []any, out []byte) ([]byte, error) {
 
 // AppendMedia appends one message of the published stream (publish mode).
 func (u *Upstream) AppendMedia(out []byte, typeID uint8, ts uint32, payload []byte) []byte {
-	csid := uint32(4)
-	switch typeID {
-	case chunk.TypeAudio:
-		csid = 6
-	case chunk.TypeVideo:
-		csid = 7
-	}
-	return u.wr.Append(out, chunk.Header{CSID: csid, Timestamp: ts, TypeID: typeID, StreamID: u.sid}, payload)
+	return u.wr.Append(out, chunk.Header{CSID: MediaCSID(typeID), Timestamp: ts, TypeID: typeID, StreamID: u.sid}, payload)
 }
