@@ -29,6 +29,7 @@ type Sample struct {
 	Alive      int     `json:"alive"`
 	Connecting int     `json:"connecting"`
 	Failed     int     `json:"failed"`
+	Refused    int     `json:"refused,omitempty"`
 	Mbps       float64 `json:"mbps"`
 	LagP50     float64 `json:"lag_p50_ms"`
 	LagP99     float64 `json:"lag_p99_ms"`
@@ -57,8 +58,36 @@ type Result struct {
 	Server       *Usage   `json:"server,omitempty"`
 	HarnessCores float64  `json:"harness_cores"` // CPU the harness itself used, in cores, over the window
 	CPUPerGB     float64  `json:"cpu_s_per_gb,omitempty"`
-	Samples      []Sample `json:"samples"`
+	// Refused players got an error status in answer to play (a capacity
+	// limit, say); they are not counted in Failed. RefusedP50/P99Ms: from
+	// sending play to the answer.
+	Refused      int     `json:"refused"`
+	RefusedP50Ms float64 `json:"refused_p50_ms,omitempty"`
+	RefusedP99Ms float64 `json:"refused_p99_ms,omitempty"`
+	// StillConnecting players had neither started playing nor failed at
+	// the window's end.
+	StillConnecting int `json:"still_connecting,omitempty"`
+	// Admitted players had their play accepted. ShareMin/P1/P50: the share
+	// of the stream an admitted player kept up with over the window (1: all
+	// of it), lowest, 1st percentile and median: 1 - how far it fell behind
+	// between the freshest messages it got in the window's first and last
+	// 2 s, over the time between them, so batched writes do not blur it (no
+	// media at either end: the media time it got over the window's length).
+	Admitted int     `json:"admitted"`
+	ShareMin float64 `json:"share_min"`
+	ShareP1  float64 `json:"share_p1"`
+	ShareP50 float64 `json:"share_p50"`
+	// Start is when the load started; the window began WindowFrom seconds
+	// later and lasted Seconds.
+	Start      time.Time `json:"start"`
+	WindowFrom float64   `json:"window_from"`
+
+	Samples []Sample `json:"samples"`
 }
+
+// ConnectWait is how long after the last player started the window waits
+// for the players still connecting; they then count in StillConnecting.
+const ConnectWait = 15 * time.Second
 
 func ms(ns int64) float64 { return float64(ns) / 1e6 }
 
@@ -79,16 +108,18 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 	players := make([]*Player, cfg.Players)
 	var wg sync.WaitGroup
 	start := time.Now()
-	res := Result{URL: cfg.URL, Players: cfg.Players}
+	res := Result{URL: cfg.URL, Players: cfg.Players, Start: start}
 
 	var mu sync.Mutex
 	started := 0
+	var lastStart time.Time
 	go func() {
 		for i := range players {
 			p := &Player{URL: cfg.URL, Raw: cfg.Raw}
 			mu.Lock()
 			players[i] = p
 			started++
+			lastStart = time.Now()
 			mu.Unlock()
 			wg.Add(1)
 			go func() { defer wg.Done(); p.Run(ctx) }()
@@ -116,6 +147,12 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 	var windowStart time.Time
 	var windowBytes int64
 	var usage0, self0 Usage
+	var media0 []int64 // each player's media time at the window's start
+	// Each player's lowest (wall - media) time in the window's first and
+	// last seg (see Player.MinBehind).
+	var behind0, behind1 []*BehindMark
+	var seg time.Duration
+	endReset := false
 	self := &ProcWatch{PID: os.Getpid()}
 	rampDone := false
 	end := time.Time{}
@@ -137,7 +174,11 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 					s.Alive++
 					lags = append(lags, ms(int64(p.LagAt(now))))
 				case StateFailed:
-					s.Failed++
+					if p.RefusedAfter.Load() > 0 {
+						s.Refused++
+					} else {
+						s.Failed++
+					}
 				}
 				s.Stalls += p.Stalls.Load()
 			}
@@ -146,19 +187,45 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 			s.LagP50, s.LagP99 = percentile(lags, 0.5), percentile(lags, 0.99)
 			res.Samples = append(res.Samples, s)
 			if cfg.Progress != nil && cfg.Interval > 0 {
-				fmt.Fprintf(cfg.Progress, "%6.1fs alive=%d connecting=%d failed=%d %.1f Mbit/s lag p50=%.0fms p99=%.0fms stalls=%d\n",
-					s.T, s.Alive, s.Connecting, s.Failed, s.Mbps, s.LagP50, s.LagP99, s.Stalls)
+				refused := ""
+				if s.Refused > 0 {
+					refused = fmt.Sprintf(" refused=%d", s.Refused)
+				}
+				fmt.Fprintf(cfg.Progress, "%6.1fs alive=%d connecting=%d failed=%d%s %.1f Mbit/s lag p50=%.0fms p99=%.0fms stalls=%d\n",
+					s.T, s.Alive, s.Connecting, s.Failed, refused, s.Mbps, s.LagP50, s.LagP99, s.Stalls)
 			}
-			if !rampDone && len(ps) == cfg.Players && s.Connecting == 0 {
+			mu.Lock()
+			// Players that never get an answer (an overloaded server or
+			// link) must not hold the window back for ever.
+			stuck := s.Connecting > 0 && now.Sub(lastStart) > ConnectWait
+			mu.Unlock()
+			if !rampDone && len(ps) == cfg.Players && (s.Connecting == 0 || stuck) {
 				rampDone = true
 				windowStart, windowBytes = now, total
+				res.WindowFrom = now.Sub(start).Seconds()
+				media0 = make([]int64, len(ps))
+				for i, p := range ps {
+					media0[i] = p.MediaNs.Load()
+				}
+				seg = min(2*time.Second, cfg.Duration/4)
+				swapBehind(ps)
 				end = now.Add(cfg.Duration)
 				self0 = self.Usage()
 				if cfg.Server != nil {
 					usage0 = cfg.Server.Usage()
 				}
 			}
+			if rampDone && behind0 == nil && !now.Before(windowStart.Add(seg)) && now.Before(end) {
+				behind0 = swapBehind(ps)
+			}
+			if rampDone && behind0 != nil && !endReset && !now.Before(end.Add(-seg)) && now.Before(end) {
+				swapBehind(ps)
+				endReset = true
+			}
 			if rampDone && !now.Before(end) {
+				if endReset {
+					behind1 = swapBehind(ps)
+				}
 				res.Seconds = now.Sub(windowStart).Seconds()
 				res.Bytes = total - windowBytes
 				res.HarnessCores = (self.Usage().CPUSeconds - self0.CPUSeconds) / res.Seconds
@@ -172,23 +239,40 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 				}
 				cancel()
 				wg.Wait()
-				res.summarize(ps, now)
+				res.summarize(ps, media0, behind0, behind1, now)
 				return res
 			}
 		}
 	}
 }
 
-func (r *Result) summarize(ps []*Player, now time.Time) {
-	var hs, fk, lag []float64
+// swapBehind returns the players' MinBehind and starts a new span.
+func swapBehind(ps []*Player) []*BehindMark {
+	out := make([]*BehindMark, len(ps))
+	for i, p := range ps {
+		out[i] = p.MinBehind.Swap(nil)
+	}
+	return out
+}
+
+// summarize fills in the figures from the players at the window's end.
+// media0 is their media time at the window's start; behind0 and behind1
+// their MinBehind over its first and last span (nil: not measured).
+func (r *Result) summarize(ps []*Player, media0 []int64, behind0, behind1 []*BehindMark, now time.Time) {
+	var hs, fk, lag, refused, share []float64
 	reasons := map[string]int{}
-	for _, p := range ps {
+	for i, p := range ps {
 		if p.FirstKey.Load() > 0 {
 			r.Received++
 			fk = append(fk, ms(p.FirstKey.Load()))
 		}
 		if p.State.Load() == StateFailed {
-			r.Failed++
+			if v := p.RefusedAfter.Load(); v > 0 {
+				r.Refused++
+				refused = append(refused, ms(v))
+			} else {
+				r.Failed++
+			}
 			if s := p.Reason.Load(); s != nil {
 				reasons[*s]++
 			}
@@ -201,6 +285,23 @@ func (r *Result) summarize(ps []*Player, now time.Time) {
 		}
 		r.Stalls += p.Stalls.Load()
 		r.MaxGapMs = max(r.MaxGapMs, ms(p.MaxGap.Load()))
+		if !p.Started.Load() && p.State.Load() != StateFailed { // the end of the load made it Done
+			r.StillConnecting++
+		}
+		if p.Started.Load() {
+			r.Admitted++
+			switch {
+			case p.Raw || i >= len(media0) || r.Seconds <= 0:
+			case i < len(behind0) && i < len(behind1) && behind0[i] != nil && behind1[i] != nil && behind1[i].At.After(behind0[i].At):
+				// Media in both spans: how much it fell behind between
+				// the freshest messages of each.
+				b0, b1 := behind0[i], behind1[i]
+				share = append(share, 1-float64(b1.Behind-b0.Behind)/float64(b1.At.Sub(b0.At)))
+			default:
+				// No media at the start or the end: the media time it got.
+				share = append(share, float64(p.MediaNs.Load()-media0[i])/1e9/r.Seconds)
+			}
+		}
 	}
 	for reason, n := range reasons {
 		r.Reasons = append(r.Reasons, fmt.Sprintf("%d× %s", n, reason))
@@ -209,6 +310,8 @@ func (r *Result) summarize(ps []*Player, now time.Time) {
 	r.HandshakeP50 = percentile(hs, 0.5)
 	r.FirstKeyP50, r.FirstKeyP99 = percentile(fk, 0.5), percentile(fk, 0.99)
 	r.LagP50, r.LagP99 = percentile(lag, 0.5), percentile(lag, 0.99)
+	r.RefusedP50Ms, r.RefusedP99Ms = percentile(refused, 0.5), percentile(refused, 0.99)
+	r.ShareMin, r.ShareP1, r.ShareP50 = percentile(share, 0), percentile(share, 0.01), percentile(share, 0.5)
 	if r.Seconds > 0 {
 		r.Mbps = float64(r.Bytes) * 8 / 1e6 / r.Seconds
 		if r.Players > 0 {

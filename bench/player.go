@@ -46,8 +46,20 @@ type Player struct {
 	Stalls  atomic.Int64 // deliveries more than StallGap after the previous one
 	MaxGap  atomic.Int64 // ns
 	Reason  atomic.Pointer[string]
+	// Started is set when the server accepted the play (NetStream.Play.Start;
+	// raw: connected): the player was admitted.
+	Started atomic.Bool
+	// RefusedAfter is the ns from sending play to an error status answering
+	// it (0: not refused), e.g. NetStream.Play.Failed at a capacity limit.
+	RefusedAfter atomic.Int64
+	// MinBehind is the message with the lowest (wall time - media time)
+	// since the caller last swapped nil in. Its growth from one span to a
+	// later one is how far the player fell behind the stream in between,
+	// without the jitter of batched writes.
+	MinBehind atomic.Pointer[BehindMark]
 
 	start     time.Time
+	playSent  time.Time
 	lastMedia time.Time
 	haveBase  bool
 	base      time.Duration // min over messages of (wall - media time)
@@ -97,6 +109,7 @@ func (p *Player) run(ctx context.Context) error {
 	buf := make([]byte, 64<<10)
 	if p.Raw {
 		p.Handshake.Store(int64(time.Since(p.start)))
+		p.Started.Store(true)
 		p.State.Store(StatePlaying)
 		for {
 			n, err := conn.Read(buf)
@@ -220,6 +233,9 @@ func (p *Player) onMessage(m *skimMsg, stream string) error {
 		}
 		name, _ := vals[0].(string)
 		if st := statusOf(vals); st != nil && st.String("level") == "error" {
+			if p.phase == 2 {
+				p.RefusedAfter.Store(max(1, int64(time.Since(p.playSent))))
+			}
 			return &StatusError{Code: st.String("code"), Description: st.String("description")}
 		}
 		switch {
@@ -236,9 +252,11 @@ func (p *Player) onMessage(m *skimMsg, stream string) error {
 			}
 			p.command(uint32(sid), "play", 0.0, nil, stream, -2.0)
 			p.out = chunk.AppendSetBufferLength(p.out, uint32(sid), 1000)
+			p.playSent = time.Now() // flushed right after this message is handled
 		case p.phase == 2 && name == "onStatus":
 			if statusOf(vals).String("code") == "NetStream.Play.Start" {
 				p.phase = 3
+				p.Started.Store(true)
 				p.State.Store(StatePlaying)
 			}
 		}
@@ -260,15 +278,37 @@ func (p *Player) media(m *skimMsg) {
 	if !p.haveBase {
 		p.haveBase, p.ts0, p.wall0 = true, m.Timestamp, now
 		p.Ref.Store(now.UnixNano())
+		p.lowerMinBehind(now, 0)
 		return
 	}
 	media := time.Duration(int32(m.Timestamp-p.ts0)) * time.Millisecond
-	if behind := now.Sub(p.wall0) - media; behind < p.base {
+	behind := now.Sub(p.wall0) - media
+	p.lowerMinBehind(now, behind)
+	if behind < p.base {
 		p.base = behind
 		p.Ref.Store(p.wall0.Add(p.base).UnixNano())
 	}
 	if int64(media) > p.MediaNs.Load() {
 		p.MediaNs.Store(int64(media))
+	}
+}
+
+// BehindMark is a message's arrival: when, and how far its media time was
+// behind wall time (against the player's first message).
+type BehindMark struct {
+	At     time.Time
+	Behind time.Duration
+}
+
+func (p *Player) lowerMinBehind(now time.Time, behind time.Duration) {
+	for {
+		old := p.MinBehind.Load()
+		if old != nil && behind >= old.Behind {
+			return
+		}
+		if p.MinBehind.CompareAndSwap(old, &BehindMark{At: now, Behind: behind}) {
+			return
+		}
 	}
 }
 

@@ -98,10 +98,18 @@ type Env struct {
 	OriginPort int
 	EdgePort   int
 	Log        io.Writer
+	// Netns is the network namespace the set-ups run in (empty: this one)
+	// and Host the address their edges listen on (empty: 127.0.0.1);
+	// origins listen on 127.0.0.1.
+	Netns string
+	Host  string
+	// OursExtra is YAML merged into our edge's config (empty: none), e.g.
+	// "capacity: {max_egress: 900Mbit}".
+	OursExtra string
 }
 
 func (e Env) feed(dir, url string) (*Proc, error) {
-	return StartProc("ffmpeg", filepath.Join(dir, "ffmpeg.log"), "-hide_banner", "-loglevel", "error", "-nostdin",
+	return e.start("ffmpeg", filepath.Join(dir, "ffmpeg.log"), "-hide_banner", "-loglevel", "error", "-nostdin",
 		"-re", "-stream_loop", "-1", "-i", e.Video, "-c", "copy", "-f", "flv", url)
 }
 
@@ -119,7 +127,7 @@ func (e Env) startPair(dir, origin, edge string, startOrigin, startEdge func() (
 		return "", false, nil, nil, err
 	}
 	stop := func() { ed.Stop(); o.Stop() }
-	if err := errorsJoin(WaitPort(origin, 10*time.Second), WaitPort(edge, 10*time.Second)); err != nil {
+	if err := errorsJoin(e.waitPort(origin, 10*time.Second), e.waitPort(edge, 10*time.Second)); err != nil {
 		stop()
 		return "", false, nil, nil, err
 	}
@@ -136,24 +144,28 @@ func (e Env) startPair(dir, origin, edge string, startOrigin, startEdge func() (
 func (e Env) OursKind(name string, merged time.Duration) Kind {
 	return Kind{Name: name, Ports: []int{e.OriginPort, e.EdgePort}, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
 		origin := fmt.Sprintf("127.0.0.1:%d", e.OriginPort)
-		edge := fmt.Sprintf("127.0.0.1:%d", e.EdgePort)
+		edge := e.edgeAddr()
 		ocfg := filepath.Join(dir, "origin.yaml")
 		ecfg := filepath.Join(dir, "edge.yaml")
 		// The origin uses the same window: with 350 ms merged writes upstream
 		// the edge would receive (and so write) in 350 ms bursts whatever its
 		// own setting.
 		_ = os.WriteFile(ocfg, []byte(fmt.Sprintf("listen: [%q]\nlog: {level: warn}\nvhost_defaults: {merged_write: %s}\n", origin, merged)), 0o644)
-		_ = os.WriteFile(ecfg, []byte(fmt.Sprintf(`listen: [%q]
+		edgeYAML, err := mergeYAML(fmt.Sprintf(`listen: [%q]
 log: {level: warn}
 vhost_defaults:
   merged_write: %s
 vhosts:
   __defaultVhost__:
     cluster: {mode: remote, origin: [%q]}
-`, edge, merged, origin)), 0o644)
+`, edge, merged, origin), e.OursExtra)
+		if err != nil {
+			return "", false, nil, nil, err
+		}
+		_ = os.WriteFile(ecfg, []byte(edgeYAML), 0o644)
 		return e.startPair(dir, origin, edge,
-			func() (*Proc, error) { return StartProc(e.Server, filepath.Join(dir, "origin.log"), "-c", ocfg) },
-			func() (*Proc, error) { return StartProc(e.Server, filepath.Join(dir, "edge.log"), "-c", ecfg) })
+			func() (*Proc, error) { return e.start(e.Server, filepath.Join(dir, "origin.log"), "-c", ocfg) },
+			func() (*Proc, error) { return e.start(e.Server, filepath.Join(dir, "edge.log"), "-c", ecfg) })
 	}}
 }
 
@@ -161,19 +173,21 @@ vhosts:
 func (e Env) NginxKind() Kind {
 	return Kind{Name: "nginx-rtmp", Ports: []int{e.OriginPort, e.EdgePort}, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
 		origin := fmt.Sprintf("127.0.0.1:%d", e.OriginPort)
-		edge := fmt.Sprintf("127.0.0.1:%d", e.EdgePort)
+		edge := e.edgeAddr()
 		return e.startPair(dir, origin, edge,
 			func() (*Proc, error) {
-				return StartNginx(filepath.Join(dir, "nginx-origin"), origin, "application live { live on; }")
+				return e.startNginx(filepath.Join(dir, "nginx-origin"), origin, "application live { live on; }")
 			},
 			func() (*Proc, error) {
-				return StartNginx(filepath.Join(dir, "nginx-edge"), edge, "application live { live on; pull rtmp://"+origin+"/live; }")
+				return e.startNginx(filepath.Join(dir, "nginx-edge"), edge, "application live { live on; pull rtmp://"+origin+"/live; }")
 			})
 	}}
 }
 
 // StartNginx runs nginx-rtmp in dir serving addr with the given application block.
-func StartNginx(dir, addr, app string) (*Proc, error) {
+func StartNginx(dir, addr, app string) (*Proc, error) { return Env{}.startNginx(dir, addr, app) }
+
+func (e Env) startNginx(dir, addr, app string) (*Proc, error) {
 	dir, err := filepath.Abs(dir) // nginx resolves relative paths against its prefix
 	if err != nil {
 		return nil, err
@@ -200,7 +214,7 @@ rtmp {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	return StartProc("nginx", filepath.Join(dir, "stderr.log"), "-p", dir+"/", "-e", filepath.Join(dir, "error.log"), "-c", path)
+	return e.start("nginx", filepath.Join(dir, "stderr.log"), "-p", dir+"/", "-e", filepath.Join(dir, "error.log"), "-c", path)
 }
 
 // FloorKind is the bare gnet fan-out at the stream's byte rate.
@@ -233,8 +247,16 @@ func PortsFree(ports ...int) error {
 	return nil
 }
 
-// RunKind runs one load against a set-up and stops it.
+// RunKind runs one load of our players against a set-up and stops it.
 func RunKind(ctx context.Context, k Kind, dir string, players int, ramp float64, d time.Duration, progress io.Writer) (Result, error) {
+	return RunKindWith(ctx, k, dir, func(url string, raw bool, watch *ProcWatch) Result {
+		return RunLoad(ctx, LoadConfig{URL: url, Players: players, Ramp: ramp, Duration: d, Interval: time.Second, Raw: raw, Progress: progress, Server: watch})
+	})
+}
+
+// RunKindWith starts a set-up, waits until its stream plays through the
+// edge, runs load against it (raw: the set-up speaks no RTMP) and stops it.
+func RunKindWith(ctx context.Context, k Kind, dir string, load func(url string, raw bool, watch *ProcWatch) Result) (Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Result{}, err
 	}
@@ -260,7 +282,7 @@ func RunKind(ctx context.Context, k Kind, dir string, players int, ramp float64,
 		}
 		time.Sleep(500 * time.Millisecond) // the probe's upstream lingers; fine: it is the same stream
 	}
-	r := RunLoad(ctx, LoadConfig{URL: url, Players: players, Ramp: ramp, Duration: d, Interval: time.Second, Raw: raw, Progress: progress, Server: watch})
+	r := load(url, raw, watch)
 	r.Name = k.Name
 	return r, nil
 }

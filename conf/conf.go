@@ -35,12 +35,21 @@ type Config struct {
 	MaxMessageSize   ByteSize      `mapstructure:"max_message_size"`
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
 	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
+	Capacity         Capacity      `mapstructure:"capacity"`
 	Log              Log           `mapstructure:"log"`
 	// Vhosts is keyed by lowercased name; it contains DefaultVhost when the
 	// file (or the embedded default) defines it.
 	Vhosts map[string]*Vhost `mapstructure:"-"`
 	// Source is the file path, "embedded default", or "" for Parse.
 	Source string `mapstructure:"-"`
+}
+
+// Capacity limits what the server takes on, so that the viewers it already
+// serves keep their stream when more ask than the box or its link can carry.
+type Capacity struct {
+	MaxPlayers int      `mapstructure:"max_players"` // 0: no limit
+	MaxEgress  BitRate  `mapstructure:"max_egress"`  // 0: no limit
+	Redirect   []string `mapstructure:"redirect"`    // sibling edges (host:port) refused players are sent to
 }
 
 // Log configures logging.
@@ -56,7 +65,8 @@ type Vhost struct {
 	GopCache           bool          `mapstructure:"gop_cache"`
 	GopCacheMaxBytes   ByteSize      `mapstructure:"gop_cache_max_bytes"`
 	MergedWrite        time.Duration `mapstructure:"merged_write"`
-	PlayerBacklog      ByteSize      `mapstructure:"player_backlog"`
+	PlayerBacklog      time.Duration `mapstructure:"player_backlog"`
+	PlayerBacklogBytes ByteSize      `mapstructure:"player_backlog_max_bytes"`
 	PlayerLagTimeout   time.Duration `mapstructure:"player_lag_timeout"`
 	PublishIdleTimeout time.Duration `mapstructure:"publish_idle_timeout"`
 	PlayWaitTimeout    time.Duration `mapstructure:"play_wait_timeout"`

@@ -45,7 +45,8 @@ func wantDefaultVhost(name string) conf.Vhost {
 		GopCache:           true,
 		GopCacheMaxBytes:   16 * conf.MiB,
 		MergedWrite:        350 * time.Millisecond,
-		PlayerBacklog:      4 * conf.MiB,
+		PlayerBacklog:      5 * time.Second,
+		PlayerBacklogBytes: 8 * conf.MiB,
 		PlayerLagTimeout:   10 * time.Second,
 		PublishIdleTimeout: 20 * time.Second,
 		PlayWaitTimeout:    0,
@@ -76,6 +77,7 @@ func TestDefault(t *testing.T) {
 		MaxMessageSize:   8 * conf.MiB,
 		HandshakeTimeout: 10 * time.Second,
 		IdleTimeout:      30 * time.Second,
+		Capacity:         conf.Capacity{Redirect: []string{}},
 		Log:              conf.Log{Level: "info", Format: "text"},
 		Vhosts:           map[string]*conf.Vhost{conf.DefaultVhost: ptr(wantDefaultVhost(conf.DefaultVhost))},
 		Source:           "embedded default",
@@ -159,7 +161,7 @@ idle_timeout: 1m
 log: {level: DEBUG, format: json}
 vhost_defaults:
   gop_cache_max_bytes: 1048576
-  player_backlog: 512KiB
+  player_backlog: 2s
   cluster:
     origin: ["o1.example.com", "10.0.0.2:1940"]
 vhosts:
@@ -186,7 +188,7 @@ const sameJSON = `{
   "log": {"level": "DEBUG", "format": "json"},
   "vhost_defaults": {
     "gop_cache_max_bytes": 1048576,
-    "player_backlog": "512KiB",
+    "player_backlog": "2s",
     "cluster": {"origin": ["o1.example.com", "10.0.0.2:1940"]}
   },
   "vhosts": {
@@ -211,7 +213,7 @@ format = "json"
 
 [vhost_defaults]
 gop_cache_max_bytes = 1048576
-player_backlog = "512KiB"
+player_backlog = "2s"
 
 [vhost_defaults.cluster]
 origin = ["o1.example.com", "10.0.0.2:1940"]
@@ -254,7 +256,7 @@ func TestFormatsIdentical(t *testing.T) {
 	live := y.Vhosts["live.example.com"]
 	wantLive := wantDefaultVhost("live.example.com")
 	wantLive.GopCacheMaxBytes = conf.MiB
-	wantLive.PlayerBacklog = 512 * conf.KiB
+	wantLive.PlayerBacklog = 2 * time.Second
 	wantLive.MergedWrite = 0
 	wantLive.PlayWaitTimeout = 2 * time.Second
 	wantLive.Cluster.Origin = []string{"o1.example.com:1935", "10.0.0.2:1940"}
@@ -262,7 +264,7 @@ func TestFormatsIdentical(t *testing.T) {
 		t.Errorf("live vhost = %+v\nwant %+v", *live, wantLive)
 	}
 	edge := y.Vhosts["edge.example.com"]
-	if edge.GopCache || edge.Cluster.Mode != conf.ModeRemote || !slices.Equal(edge.Cluster.Origin, []string{"origin.example.com:1935"}) || edge.PlayerBacklog != 512*conf.KiB {
+	if edge.GopCache || edge.Cluster.Mode != conf.ModeRemote || !slices.Equal(edge.Cluster.Origin, []string{"origin.example.com:1935"}) || edge.PlayerBacklog != 2*time.Second {
 		t.Errorf("edge vhost = %+v", *edge)
 	}
 }
@@ -398,7 +400,7 @@ vhosts:
 func TestVhostLayering(t *testing.T) {
 	c := mustParse(t, "yaml", `
 vhost_defaults:
-  player_backlog: 1MiB
+  player_backlog: 3s
   cluster:
     mode: remote
     origin: [a.example.com, b.example.com:1940]
@@ -418,7 +420,7 @@ vhosts:
     cluster:
 `)
 	def := wantDefaultVhost("")
-	def.PlayerBacklog = conf.MiB
+	def.PlayerBacklog = 3 * time.Second
 	def.Cluster = wantCluster(conf.ModeRemote, []string{"a.example.com:1935", "b.example.com:1940"})
 
 	want := map[string]func(v *conf.Vhost){
@@ -461,7 +463,7 @@ func TestTopLevelLayering(t *testing.T) {
 		}
 		c := mustParse(t, f, data)
 		if !reflect.DeepEqual(c, &conf.Config{Listen: d.Listen, MaxConnections: d.MaxConnections, ChunkSize: 4096, MaxMessageSize: d.MaxMessageSize,
-			HandshakeTimeout: d.HandshakeTimeout, IdleTimeout: d.IdleTimeout, Log: conf.Log{Level: "info", Format: "text"}, Vhosts: d.Vhosts}) {
+			HandshakeTimeout: d.HandshakeTimeout, IdleTimeout: d.IdleTimeout, Capacity: d.Capacity, Log: conf.Log{Level: "info", Format: "text"}, Vhosts: d.Vhosts}) {
 			t.Errorf("%s: empty document: %s", f, dump(c))
 		}
 	}
@@ -500,7 +502,10 @@ func TestValidation(t *testing.T) {
 		{"vhost player_lag_timeout", "vhosts: {a: {player_lag_timeout: -1s}}", "vhosts::a::player_lag_timeout: must not be negative, got -1s"},
 		{"vhost publish_idle_timeout", "vhosts: {a: {publish_idle_timeout: -2m}}", "vhosts::a::publish_idle_timeout: must not be negative, got -2m0s"},
 		{"vhost play_wait_timeout", "vhosts: {a: {play_wait_timeout: -1ms}}", "vhosts::a::play_wait_timeout: must not be negative, got -1ms"},
-		{"vhost player_backlog", "vhosts: {a: {player_backlog: 32KiB}}", "vhosts::a::player_backlog: must be at least 64KiB, got 32KiB"},
+		{"vhost player_backlog", "vhosts: {a: {player_backlog: 500ms}}", "vhosts::a::player_backlog: must be between 1s and 1m0s of media, got 500ms"},
+		{"vhost player_backlog as bytes", "vhosts: {a: {player_backlog: 4MiB}}", "vhosts::a::player_backlog: must be a duration such as 10s or 350ms, got \"4MiB\""},
+		{"max_egress unit", "capacity: {max_egress: 9Tbit}", "capacity::max_egress"},
+		{"max_players", "capacity: {max_players: -1}", "capacity::max_players: must not be negative"},
 		{"vhost gop_cache_max_bytes", "vhosts: {a: {gop_cache_max_bytes: -1}}", "vhosts::a::gop_cache_max_bytes: must not be negative, got -1B"},
 		{"vhost cluster mode", "vhosts: {a: {cluster: {mode: proxy}}}", `vhosts::a::cluster::mode: must be one of local, remote, got "proxy"`},
 		{"vhost cluster select", "vhosts: {a: {cluster: {select: random}}}", `vhosts::a::cluster::select: must be one of failover, hash, got "random"`},
@@ -521,7 +526,7 @@ func TestValidation(t *testing.T) {
 		{"vhosts not a map", "vhosts: [a, b]", "vhosts: must be a map of vhost names to settings, got a list"},
 		{"vhost_defaults not a map", "vhost_defaults: 1", "vhost_defaults: must be a map of vhost settings, got 1"},
 		{"vhost_defaults merged_write", "vhost_defaults: {merged_write: -1s}", "vhost_defaults::merged_write: must not be negative, got -1s"},
-		{"vhost_defaults player_backlog", "vhost_defaults: {player_backlog: 1KiB}", "vhost_defaults::player_backlog: must be at least 64KiB, got 1KiB"},
+		{"vhost_defaults player_backlog_max_bytes", "vhost_defaults: {player_backlog_max_bytes: 1KiB}", "vhost_defaults::player_backlog_max_bytes: must be at least 64KiB, got 1KiB"},
 		{"vhost_defaults mode", "vhost_defaults: {cluster: {mode: x}}", `vhost_defaults::cluster::mode: must be one of local, remote, got "x"`},
 		{"vhost_defaults remote inherited", "vhost_defaults: {cluster: {mode: remote}}", "vhosts::__defaultvhost__::cluster::origin: must list at least one origin when cluster::mode is remote"},
 	} {
@@ -629,8 +634,8 @@ func TestByteSize(t *testing.T) {
 	}
 
 	// In configuration files: integers, strings, JSON numbers.
-	c := mustParse(t, "json", `{"max_message_size": 65536, "vhost_defaults": {"player_backlog": "1 MiB", "gop_cache_max_bytes": 0}}`)
-	if c.MaxMessageSize != 64*conf.KiB || c.Vhosts[conf.DefaultVhost].PlayerBacklog != conf.MiB || c.Vhosts[conf.DefaultVhost].GopCacheMaxBytes != 0 {
+	c := mustParse(t, "json", `{"max_message_size": 65536, "vhost_defaults": {"player_backlog_max_bytes": "1 MiB", "gop_cache_max_bytes": 0}}`)
+	if c.MaxMessageSize != 64*conf.KiB || c.Vhosts[conf.DefaultVhost].PlayerBacklogBytes != conf.MiB || c.Vhosts[conf.DefaultVhost].GopCacheMaxBytes != 0 {
 		t.Errorf("sizes: %s", dump(c))
 	}
 	if err := parseErr(t, "json", `{"max_message_size": 65536.5}`); !strings.Contains(err.Error(), "max_message_size: must be a whole number of bytes") {
@@ -662,7 +667,7 @@ func TestExampleOrigin(t *testing.T) {
 	if def == nil || def.Name != conf.DefaultVhost || def.MergedWrite != 350*time.Millisecond || def.Cluster.Mode != conf.ModeLocal {
 		t.Errorf("default vhost = %+v", def)
 	}
-	if live == nil || live.Name != "live.example.com" || live.MergedWrite != 0 || !live.GopCache || live.PlayerBacklog != 4*conf.MiB {
+	if live == nil || live.Name != "live.example.com" || live.MergedWrite != 0 || !live.GopCache || live.PlayerBacklog != 5*time.Second {
 		t.Errorf("live vhost = %+v", live)
 	}
 }

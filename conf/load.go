@@ -281,6 +281,7 @@ func joinKey(prefix, name string) string {
 
 var (
 	byteSizeType = reflect.TypeFor[ByteSize]()
+	bitRateType  = reflect.TypeFor[BitRate]()
 	durationType = reflect.TypeFor[time.Duration]()
 )
 
@@ -297,6 +298,18 @@ func decodeHook(from, to reflect.Type, data any) (any, error) {
 				return nil, fmt.Errorf("must be a whole number of bytes, got %v", data)
 			}
 			return ByteSize(f), nil
+		}
+		return data, nil
+	case bitRateType:
+		switch from.Kind() {
+		case reflect.String:
+			return ParseBitRate(data.(string))
+		case reflect.Float32, reflect.Float64:
+			f := reflect.ValueOf(data).Float()
+			if f != math.Trunc(f) || math.Abs(f) > 1e15 {
+				return nil, fmt.Errorf("must be a whole number of bits per second, got %v", data)
+			}
+			return BitRate(f), nil
 		}
 		return data, nil
 	case durationType:

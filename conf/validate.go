@@ -17,7 +17,9 @@ const (
 	minMessageSize    = 1 * KiB
 	maxMessageSize    = 64 * MiB
 	maxMergedWrite    = 5 * time.Second
-	minPlayerBacklog  = 64 * KiB
+	minPlayerBacklog  = time.Second
+	maxPlayerBacklog  = time.Minute
+	minBacklogBytes   = 64 * KiB
 	defaultOriginPort = "1935"
 )
 
@@ -52,6 +54,20 @@ func validateTop(p *problems, c *Config) {
 	}
 	if c.IdleTimeout <= 0 {
 		p.add("idle_timeout", "must be positive, got %v", c.IdleTimeout)
+	}
+	if c.Capacity.MaxPlayers < 0 {
+		p.add("capacity"+keyDelim+"max_players", "must not be negative (0: no limit), got %d", c.Capacity.MaxPlayers)
+	}
+	if c.Capacity.MaxEgress < 0 {
+		p.add("capacity"+keyDelim+"max_egress", "must not be negative (0: no limit), got %v", c.Capacity.MaxEgress)
+	}
+	for i, r := range c.Capacity.Redirect {
+		n, err := normalizeOrigin(r)
+		if err != nil {
+			p.add(fmt.Sprintf("capacity%sredirect[%d]", keyDelim, i), "%v", err)
+			continue
+		}
+		c.Capacity.Redirect[i] = n
 	}
 	c.Log.Level = strings.ToLower(strings.TrimSpace(c.Log.Level))
 	if !slices.Contains(logLevels, c.Log.Level) {
@@ -92,8 +108,11 @@ func validateVhost(p *problems, prefix string, v *Vhost, own map[string]any, isD
 	if v.MergedWrite > maxMergedWrite {
 		report("merged_write", "must be at most %v, got %v", maxMergedWrite, v.MergedWrite)
 	}
-	if v.PlayerBacklog < minPlayerBacklog {
-		report("player_backlog", "must be at least %v, got %v", minPlayerBacklog, v.PlayerBacklog)
+	if v.PlayerBacklog < minPlayerBacklog || v.PlayerBacklog > maxPlayerBacklog {
+		report("player_backlog", "must be between %v and %v of media, got %v", minPlayerBacklog, maxPlayerBacklog, v.PlayerBacklog)
+	}
+	if v.PlayerBacklogBytes < minBacklogBytes {
+		report("player_backlog_max_bytes", "must be at least %v, got %v", minBacklogBytes, v.PlayerBacklogBytes)
 	}
 	if v.GopCacheMaxBytes < 0 {
 		report("gop_cache_max_bytes", "must not be negative, got %v", v.GopCacheMaxBytes)
@@ -117,8 +136,8 @@ func validateVhost(p *problems, prefix string, v *Vhost, own map[string]any, isD
 	if v.Cluster.RetryMax < v.Cluster.RetryMin {
 		report("cluster"+keyDelim+"retry_max", "must not be less than retry_min %v, got %v", v.Cluster.RetryMin, v.Cluster.RetryMax)
 	}
-	if v.Cluster.PublishBuffer < minPlayerBacklog {
-		report("cluster"+keyDelim+"publish_buffer", "must be at least %v, got %v", minPlayerBacklog, v.Cluster.PublishBuffer)
+	if v.Cluster.PublishBuffer < minBacklogBytes {
+		report("cluster"+keyDelim+"publish_buffer", "must be at least %v, got %v", minBacklogBytes, v.Cluster.PublishBuffer)
 	}
 	v.Cluster.Select = strings.ToLower(strings.TrimSpace(v.Cluster.Select))
 	if !slices.Contains(selections, v.Cluster.Select) {

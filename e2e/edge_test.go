@@ -163,7 +163,10 @@ func TestEdgeServesManyPlayersFromOneUpstream(t *testing.T) {
 	wg.Wait()
 	for _, w := range watchers {
 		w.waitFrames(t, 50, 20*time.Second)
-		if !w.keyframe {
+		w.mu.Lock()
+		keyframe := w.keyframe
+		w.mu.Unlock()
+		if !keyframe {
 			t.Fatal("a player got no keyframe")
 		}
 	}

@@ -22,8 +22,9 @@ import (
 
 // serverBin is the server binary built once for all tests (with -race when
 // the tests run with -race, so their real traffic also hunts data races in
-// the server). plainServerBin is built without -race, for the tests that
-// measure memory: the race detector's shadow memory would drown the signal.
+// the server), or the one RTMPEDGE_E2E_SERVER names. plainServerBin is
+// built without -race, for the tests that measure memory: the race
+// detector's shadow memory would drown the signal.
 var serverBin, plainServerBin string
 
 func TestMain(m *testing.M) {
@@ -46,6 +47,15 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "building the server:", err)
 			os.Exit(1)
 		}
+	}
+	// RTMPEDGE_E2E_SERVER runs the tests against another server binary,
+	// such as a build of an older commit.
+	if p := os.Getenv("RTMPEDGE_E2E_SERVER"); p != "" {
+		if serverBin, err = filepath.Abs(p); err != nil {
+			fmt.Fprintln(os.Stderr, "RTMPEDGE_E2E_SERVER:", err)
+			os.Exit(1)
+		}
+		fmt.Fprintln(os.Stderr, "e2e: testing the server binary", serverBin)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -117,7 +117,7 @@ func TestStalledPlayersStayBounded(t *testing.T) {
 listen: ["%ADDR%"]
 log: {level: info}
 vhost_defaults:
-  player_backlog: 256KiB
+  player_backlog: 2s
   player_lag_timeout: 6s
   gop_cache_max_bytes: 8MiB
 vhosts:

@@ -44,15 +44,28 @@ type Options struct {
 	ChunkSize        int  // outgoing chunk size shared by all players
 	GopCache         bool // keep the packets since the last keyframe for fast start
 	GopCacheMaxBytes int  // over it the GOP is dropped until the next keyframe
+	// BacklogMaxBytes bounds the bytes kept outside the GOP for players
+	// that still need them (players skip ahead past their own bound in
+	// media time, which moves what they need).
+	BacklogMaxBytes int
 }
 
 // Waker is told about every packet appended to a hub: its timestamp and
 // kind. Implementations decide whether to schedule a flush; force asks for
 // one now (headers, notifications, end of stream). Wake is called without
 // the hub's lock held, from the publisher's goroutine.
+//
+// Need returns the sequence number of the oldest packet the waker's players
+// still have to send (NoNeed when none): the hub keeps packets from there on,
+// up to Options.BacklogMaxBytes. Need is called with the hub's lock
+// held and must not call back into the hub.
 type Waker interface {
 	Wake(ts uint32, kind Kind, force bool)
+	Need() uint64
 }
+
+// NoNeed is what Waker.Need returns when no player needs old packets.
+const NoNeed = ^uint64(0)
 
 // Snapshot is what a fan-out writer copies out of a hub under its lock:
 // the current headers and the packets from a cursor to the head.
@@ -61,6 +74,8 @@ type Snapshot struct {
 	Packets  []Packet // packets with sequence numbers Start..Head-1
 	Start    uint64
 	Head     uint64
+	Gop      uint64 // the GOP cache's first packet (its keyframe), or Head when there is none
+	LastTS   uint32 // timestamp of the newest media, the live edge players' lag is measured from
 	HasVideo bool
 }
 
@@ -94,13 +109,22 @@ type Hub struct {
 
 	ring       []Packet
 	head, tail uint64
+	headSeq    atomic.Uint64 // head, for readers without the lock
 	ringBytes  int
 	hasGop     bool
 	gopStart   uint64
 	gopBytes   int
 
-	wakers atomic.Pointer[[]Waker]
-	refs   int // publishers and players holding the hub; guarded by the registry
+	wakers  atomic.Pointer[[]Waker]
+	refs    int // publishers and players holding the hub; guarded by the registry
+	players atomic.Int64
+
+	// Bit rate of what the publisher sends, measured over about a second of
+	// media timestamps.
+	rateBytes int
+	rateTS    uint32
+	rateSet   bool
+	bitrate   atomic.Int64
 
 	notifyPublish, notifyUnpublish []byte
 }
@@ -198,6 +222,7 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 		*slot = append((*slot)[:0:0], payload...)
 	}
 	ts = h.mapTimestampLocked(ts)
+	h.measureLocked(ts, len(payload))
 	if m.Kind == KindVideo {
 		h.hasVideo.Store(true)
 	}
@@ -240,6 +265,30 @@ func (h *Hub) Restart(owner any) {
 	h.gopBytes = 0
 }
 
+// measureLocked updates the bit rate estimate with n bytes at ts.
+func (h *Hub) measureLocked(ts uint32, n int) {
+	d := int32(ts - h.rateTS)
+	if !h.rateSet || d < 0 {
+		h.rateTS, h.rateBytes, h.rateSet = ts, n, true
+		return
+	}
+	h.rateBytes += n
+	if d >= 1000 {
+		h.bitrate.Store(int64(h.rateBytes) * 8 * 1000 / int64(d))
+		h.rateTS, h.rateBytes = ts, 0
+	}
+}
+
+// BitRate returns the stream's bit rate in bits per second as published
+// (0 until a second of media has arrived).
+func (h *Hub) BitRate() int64 { return h.bitrate.Load() }
+
+// AddPlayers counts players joining (n > 0) or leaving (n < 0) the stream.
+func (h *Hub) AddPlayers(n int) { h.players.Add(int64(n)) }
+
+// Players returns the number of players of the stream.
+func (h *Hub) Players() int { return int(h.players.Load()) }
+
 // mapTimestampLocked shifts a publisher's timestamp so that the stream
 // players see continues from the previous publisher's last timestamp.
 func (h *Hub) mapTimestampLocked(ts uint32) uint32 {
@@ -258,8 +307,11 @@ func (h *Hub) mapTimestampLocked(ts uint32) uint32 {
 // pushLocked appends p to the ring, growing it or dropping old packets
 // outside the GOP as needed.
 func (h *Hub) pushLocked(p Packet) {
+	need := h.needLocked()
 	if h.head-h.tail == uint64(len(h.ring)) {
-		if !h.canDropTailLocked(false) {
+		if len(h.ring) < maxRing && !h.canDropTailLocked(true, need) {
+			h.growLocked() // a player still needs the oldest packets
+		} else if !h.canDropTailLocked(false, NoNeed) {
 			if len(h.ring) < maxRing {
 				h.growLocked()
 			} else {
@@ -273,6 +325,7 @@ func (h *Hub) pushLocked(p Packet) {
 	}
 	h.ring[h.head&uint64(len(h.ring)-1)] = p
 	h.head++
+	h.headSeq.Store(h.head)
 	h.ringBytes += len(p.Data)
 	if h.hasGop {
 		h.gopBytes += len(p.Data)
@@ -281,15 +334,28 @@ func (h *Hub) pushLocked(p Packet) {
 			h.gopBytes = 0
 		}
 	}
-	for h.tail < h.head && h.canDropTailLocked(true) {
+	for h.tail < h.head && h.canDropTailLocked(true, need) {
 		h.dropTailLocked()
 	}
 }
 
+// needLocked returns the oldest packet any waker's players still need.
+func (h *Hub) needLocked() uint64 {
+	need := NoNeed
+	if ws := h.wakers.Load(); ws != nil {
+		for _, w := range *ws {
+			need = min(need, w.Need())
+		}
+	}
+	return need
+}
+
 // canDropTailLocked reports whether the oldest packet may go: never when it
-// is part of the GOP cache; with keep, only when more than keepPackets (or
-// keepBytes) lie outside the GOP.
-func (h *Hub) canDropTailLocked(keep bool) bool {
+// is part of the GOP cache; with keep, not while a player needs it (it is at
+// or after need) and the bytes outside the GOP are within BacklogMaxBytes,
+// and otherwise only when more than keepPackets (or keepBytes) lie outside
+// the GOP.
+func (h *Hub) canDropTailLocked(keep bool, need uint64) bool {
 	if h.tail == h.head || (h.hasGop && h.tail >= h.gopStart) {
 		return false
 	}
@@ -299,6 +365,9 @@ func (h *Hub) canDropTailLocked(keep bool) bool {
 	outside := h.ringBytes
 	if h.hasGop {
 		outside -= h.gopBytes
+	}
+	if h.tail >= need && outside <= h.opts.BacklogMaxBytes {
+		return false
 	}
 	return h.head-h.tail > keepPackets || outside > keepBytes
 }
@@ -350,7 +419,11 @@ func (h *Hub) Snapshot(from uint64, s *Snapshot) {
 	for seq := from; seq < h.head; seq++ {
 		s.Packets = append(s.Packets, h.ring[seq&mask])
 	}
-	s.Start, s.Head, s.HasVideo = from, h.head, h.hasVideo.Load()
+	s.Start, s.Head, s.LastTS, s.HasVideo = from, h.head, h.lastTS, h.hasVideo.Load()
+	s.Gop = h.head
+	if h.hasGop {
+		s.Gop = h.gopStart
+	}
 	h.mu.Unlock()
 }
 
@@ -405,6 +478,9 @@ func (h *Hub) Notify(data []byte) {
 	h.mu.Unlock()
 	h.wake(0, KindControl, true)
 }
+
+// Head returns the sequence number the next packet will have.
+func (h *Hub) Head() uint64 { return h.headSeq.Load() }
 
 // ChunkSize returns the chunk size the hub's packets are cut at.
 func (h *Hub) ChunkSize() int { return h.opts.ChunkSize }

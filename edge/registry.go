@@ -44,3 +44,13 @@ func (r *Registry) Len() int {
 	defer r.mu.Unlock()
 	return len(r.hubs)
 }
+
+// Each calls f for every live stream, under the registry's lock: f must not
+// call back into the registry.
+func (r *Registry) Each(f func(*Hub)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range r.hubs {
+		f(h)
+	}
+}

@@ -326,6 +326,11 @@ func (ss *session) onPlay(txn float64, args []any) error {
 func (ss *session) startPlay(raw, name string, reset bool, v *conf.Vhost) {
 	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
 	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.cfg.ChunkSize, v))
+	if limit := ss.srv.overCapacity(hub); limit != "" {
+		ss.srv.hubs.Release(hub)
+		ss.refusePlay(name, limit)
+		return
+	}
 	ss.key, ss.hub = key, hub
 
 	ss.write(chunk.AppendUserControl(ss.out[:0], chunk.EventStreamBegin, edge.StreamID))

@@ -7,17 +7,38 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
 )
 
-// iovMax is the most buffers one writev takes (Linux IOV_MAX); gnet passes
-// the slice to the kernel as it is.
-const iovMax = 1024
+// Pacing: with merged writes, a group spreads its players over slots of the
+// window, one slot of players written every sliceMs of wall time, so that
+// every player still gets one write per window but the loop's egress leaves
+// in small bursts instead of one per window, however bursty the input (an
+// edge's origin merges its writes too).
+const (
+	sliceMs   = 25
+	maxSlices = 16
+)
+
+// Bounds on what a player's own requests may queue (ping responses, acks,
+// status replies) while it does not read.
+const (
+	maxControlBacklog = 256 << 10 // bytes in gnet's outbound buffer
+	maxPending        = 256       // buffers queued behind a partly sent message
+)
+
+// frameWindow is how long audio may wait for the next video frame with
+// merged_write 0 (a stream whose video stalls still gets its audio).
+const frameWindow = 50
 
 func hubOptions(chunkSize int, v *conf.Vhost) edge.Options {
-	return edge.Options{ChunkSize: chunkSize, GopCache: v.GopCache, GopCacheMaxBytes: int(v.GopCacheMaxBytes)}
+	return edge.Options{
+		ChunkSize: chunkSize, GopCache: v.GopCache, GopCacheMaxBytes: int(v.GopCacheMaxBytes),
+		BacklogMaxBytes: int(v.PlayerBacklogBytes),
+	}
 }
 
 // groupKey names the players of one stream on one event loop.
@@ -26,64 +47,109 @@ type groupKey struct {
 	loop gnet.EventLoop
 }
 
-// player is a playing session's fan-out state, owned by its loop.
+// player is a playing session's fan-out state, owned by its loop. Its
+// backlog is a position in the stream's shared packets (cursor) plus, when
+// the kernel took part of a write, the rest of that write (pending): slices
+// of shared buffers, never copies.
 type player struct {
 	ss          *session
-	cursor      uint64 // next packet sequence number to send
-	needHeaders bool   // send metadata and sequence headers before the next media
-	waitKey     bool   // skip media until a keyframe
+	group       *group
+	fd          int
+	cursor      uint64   // next packet to hand the kernel
+	pending     [][]byte // sent before the packet at cursor: the rest of a partly sent write
+	slot        int      // which slice of the window the player is written in
+	due         bool     // write at the next flush whatever the slot (joined, resumed)
+	needHeaders bool     // send metadata and sequence headers before the next media
+	waitKey     bool     // skip media until a keyframe
 	paused      bool
-	lagging     bool
-	lagSince    time.Time
 	closing     bool
-	skips       int // times the player was skipped ahead for being slow
+	drained     bool      // the kernel took the whole of the last write
+	gone        bool      // left the group; removed after the flush in progress
+	overSince   time.Time // when the player last fell past its backlog (zero: within it)
+	skips       int       // times the player was skipped ahead for being slow
 }
 
 // group writes a stream's new packets to every player of it on one event
 // loop. A hub wakes it; at most one flush is scheduled at a time; the flush
-// runs on the loop and sends each player everything pending in one writev.
+// runs on the loop and hands each due player everything pending for it in
+// one writev, as much as its socket takes.
 type group struct {
 	srv      *Server
 	key      groupKey
-	window   uint32 // merged-write window in milliseconds (0: every packet)
-	backlog  int
+	window   uint32 // merged-write window in milliseconds (0: every video frame)
+	slices   int    // slots the players are spread over
+	slice    int64  // wall milliseconds between two slots
+	backlog  time.Duration
 	lagLimit time.Duration
 
-	scheduled   atomic.Bool
-	lastFlushTS atomic.Uint32
+	scheduled atomic.Bool
+	forceAll  atomic.Bool   // the next flush writes every player (headers, notifications)
+	lastWake  atomic.Uint32 // timestamp of the last packet that scheduled a flush (window 0)
+	paced     atomic.Bool   // a paced flush is coming: appends need not schedule one
+	need      atomic.Uint64 // the oldest packet a player here still needs
+	timer     *time.Timer   // wakes the next slot's flush
 
-	players []*player // touched only on the loop
-	snap    edge.Snapshot
-	iov     [][]byte
+	// Touched only on the loop.
+	players  []*player
+	flushing bool
+	slotPos  int64 // wall-clock slot (unix ms / slice) last written
+	nextSlot int
+	snap     edge.Snapshot
+	iov      [][]byte
+	vecs     []unix.Iovec
 }
 
-// frameWindow is how long audio may wait for the next video frame with
-// merged_write 0 (a stream whose video stalls still gets its audio).
-const frameWindow = 50
+func newGroup(s *Server, key groupKey, v *conf.Vhost) *group {
+	g := &group{
+		srv:      s,
+		key:      key,
+		window:   uint32(v.MergedWrite / time.Millisecond),
+		slices:   1,
+		backlog:  v.PlayerBacklog,
+		lagLimit: v.PlayerLagTimeout,
+	}
+	if g.window > sliceMs {
+		g.slices = min(maxSlices, int(g.window/sliceMs))
+	}
+	g.slice = max(int64(g.window)/int64(g.slices), 1)
+	g.need.Store(edge.NoNeed)
+	if g.slices > 1 {
+		g.timer = time.AfterFunc(time.Hour, g.schedule)
+		g.timer.Stop()
+	}
+	return g
+}
 
-// Wake schedules a flush when the window's worth of media is pending. With
-// window 0 it flushes at every video frame: the audio in between rides with
-// the next frame (at most one frame interval later; audio-only streams are
-// written message by message), so a player costs one write per frame.
+// Wake makes sure a flush comes. With merged writes, paced flushes run
+// every slice while players have media to get. With window 0 it flushes at
+// every video frame: the audio in between rides with the next frame (at
+// most one frame interval later; audio-only streams are written message by
+// message), so a player costs one write per frame.
 func (g *group) Wake(ts uint32, kind edge.Kind, force bool) {
 	if force {
+		g.forceAll.Store(true)
 		g.schedule()
 		return
 	}
-	d := int32(ts - g.lastFlushTS.Load())
-	window := int32(g.window)
-	if window == 0 {
-		if kind == edge.KindVideo || !g.key.hub.HasVideo() {
+	if g.window > 0 {
+		if !g.paced.Load() {
 			g.schedule()
-			return
 		}
-		window = frameWindow
-	}
-	if d > -1000 && d < window { // small backward steps are audio/video interleaving
 		return
 	}
+	if kind == edge.KindVideo || !g.key.hub.HasVideo() {
+		g.schedule()
+		return
+	}
+	if d := int32(ts - g.lastWake.Load()); d > -1000 && d < frameWindow { // small backward steps are audio/video interleaving
+		return
+	}
+	g.lastWake.Store(ts)
 	g.schedule()
 }
+
+// Need is the oldest packet this group's players still have to send.
+func (g *group) Need() uint64 { return g.need.Load() }
 
 func (g *group) schedule() {
 	if g.scheduled.CompareAndSwap(false, true) {
@@ -100,75 +166,128 @@ func (g *group) Run(context.Context) error {
 	return nil
 }
 
+// isDue reports whether p is written by a flush of the slots in mask.
+func (p *player) isDue(mask uint32) bool {
+	return !p.gone && !p.closing && !p.paused && (p.due || mask&(1<<p.slot) != 0)
+}
+
+// dueSlots returns the slots whose time came since the last flush, as a
+// bit mask, and moves the group's clock to now.
+func (g *group) dueSlots(now time.Time) uint32 {
+	all := g.forceAll.Swap(false)
+	if g.slices == 1 {
+		return 1
+	}
+	pos := now.UnixMilli() / g.slice
+	var mask uint32
+	if d := pos - g.slotPos; all || d >= int64(g.slices) || d < 0 {
+		mask = 1<<g.slices - 1
+	} else {
+		for q := g.slotPos + 1; q <= pos; q++ {
+			mask |= 1 << (q % int64(g.slices))
+		}
+	}
+	g.slotPos = pos
+	return mask
+}
+
 func (g *group) flush(now time.Time) {
+	g.paced.Store(false) // appends from now on schedule a flush until the next one is armed
 	if len(g.players) == 0 {
 		return
 	}
-	from := ^uint64(0)
+	mask := g.dueSlots(now)
+	from := edge.NoNeed
 	for _, p := range g.players {
-		if !p.lagging && !p.paused && !p.closing && p.cursor < from {
-			from = p.cursor
+		if p.isDue(mask) {
+			from = min(from, p.cursor)
 		}
-	}
-	if from == ^uint64(0) {
-		from = 0
 	}
 	s := &g.snap
-	g.key.hub.Snapshot(from, s)
-	if n := len(s.Packets); n > 0 {
-		g.lastFlushTS.Store(s.Packets[n-1].Timestamp)
+	if from != edge.NoNeed {
+		g.key.hub.Snapshot(from, s)
+		// Players that close during the flush stay in the slice (marked
+		// gone) until it ends, so the loop below never meets a hole.
+		g.flushing = true
+		for _, p := range g.players {
+			if p.isDue(mask) {
+				g.writePlayer(p, s, now)
+			}
+		}
+		g.flushing = false
 	}
+	g.removeGone()
+	if g.publishNeed(g.key.hub.Head()) && g.timer != nil {
+		// Players in later slots have media waiting: wake at the next slot.
+		g.paced.Store(true)
+		g.timer.Reset(time.Duration(g.slice-now.UnixMilli()%g.slice) * time.Millisecond)
+	}
+}
+
+// publishNeed tells the hub which packets the players still need and
+// reports whether some player has media before head left to get.
+func (g *group) publishNeed(head uint64) bool {
+	need := edge.NoNeed
+	waiting := false
 	for _, p := range g.players {
-		if p.closing || p.paused {
-			continue
+		if !p.paused && !p.gone && !p.closing {
+			need = min(need, p.cursor)
+			waiting = waiting || p.cursor < head || len(p.pending) > 0
 		}
-		if g.throttled(p, now) {
-			continue
-		}
-		g.writePlayer(p, s)
+	}
+	g.need.Store(need)
+	return waiting
+}
+
+// behind reports whether p's next packet is more than the backlog behind
+// the live edge.
+func (g *group) behind(p *player, s *edge.Snapshot) bool {
+	if p.cursor >= s.Head {
+		return false
+	}
+	ts := s.Packets[p.cursor-s.Start].Timestamp
+	return time.Duration(int32(s.LastTS-ts))*time.Millisecond > g.backlog
+}
+
+// skip moves a player that fell behind to the newest keyframe: the GOP's
+// when it lies ahead of the player, else the next one to come.
+func (g *group) skip(p *player, s *edge.Snapshot, now time.Time) {
+	target := s.Head
+	if s.Gop >= max(p.cursor, s.Start) && s.Gop < s.Head {
+		target = s.Gop
+	}
+	p.cursor = target
+	p.waitKey, p.needHeaders = true, true
+	p.skips++
+	if p.overSince.IsZero() {
+		p.overSince = now
+		p.ss.log.Debug("player behind its backlog, skipped to a keyframe", "backlog", g.backlog, "skips", p.skips)
 	}
 }
 
-// throttled applies the backlog bound: a player whose unsent bytes exceed
-// it gets nothing more until it drains, then resumes at a keyframe; one that
-// stays behind past the lag limit is disconnected.
-func (g *group) throttled(p *player, now time.Time) bool {
-	buffered := p.ss.c.OutboundBuffered()
-	if buffered > g.backlog {
-		if !p.lagging {
-			p.lagging, p.lagSince = true, now
-			p.ss.log.Debug("player behind, skipping ahead", "buffered", buffered, "backlog", g.backlog)
-		} else if g.lagLimit > 0 && now.Sub(p.lagSince) > g.lagLimit {
-			p.closing = true
-			p.ss.setReason(fmt.Sprintf("player behind by over %d bytes for %s (player_lag_timeout)", g.backlog, g.lagLimit))
-			_ = p.ss.c.Close()
-		}
-		return true
-	}
-	if p.lagging {
-		if buffered > g.backlog/2 {
-			return true
-		}
-		p.lagging = false
-		p.waitKey, p.needHeaders = true, true
-		p.cursor = g.snap.Head
-		p.skips++
-	}
-	return false
-}
-
-func (g *group) writePlayer(p *player, s *edge.Snapshot) {
+func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
+	p.due = false
 	if p.cursor > s.Head {
 		p.cursor = s.Head
 	}
-	if p.cursor < s.Start { // fell out of the ring: start again at a keyframe
-		p.cursor = s.Start
-		p.waitKey, p.needHeaders = true, true
-		p.skips++
+	// A player that took all it was offered last time keeps up, however
+	// much media came since (a publisher may send faster than real time).
+	if p.cursor < s.Start || !p.drained && g.behind(p, s) {
+		g.skip(p, s, now)
 	}
+	if !p.overSince.IsZero() && g.lagLimit > 0 && now.Sub(p.overSince) > g.lagLimit {
+		p.closing = true
+		p.ss.setReason(fmt.Sprintf("player stayed behind its player_backlog %s for player_lag_timeout %s", g.backlog, g.lagLimit))
+		_ = p.ss.c.Close()
+		return
+	}
+	if p.ss.c.OutboundBuffered() > 0 {
+		p.due = true // gnet is still sending this player's control replies: keep the order
+		return
+	}
+
+	iov := append(g.iov[:0], p.pending...)
 	pkts := s.Packets[p.cursor-s.Start:]
-	p.cursor = s.Head
-	iov := g.iov[:0]
 	if p.waitKey {
 		// Skip media up to a keyframe, but not the notifications on the way.
 		i := firstStart(pkts, s.HasVideo)
@@ -189,27 +308,62 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot) {
 		iov = append(iov, s.Headers...)
 		p.needHeaders = false
 	}
+	first := s.Head - uint64(len(pkts)) // sequence number of pkts[0]
+	extras := len(iov)
 	for i := range pkts {
 		iov = append(iov, pkts[i].Data)
 	}
-	g.iov = iov[:0]
-	if len(iov) == 0 {
+	defer func() { clear(iov); g.iov = iov[:0] }()
+
+	n, err := writevSocket(p.fd, iov, &g.vecs)
+	if err != nil {
+		p.closing = true
+		p.ss.setReason("write to player: " + err.Error())
+		_ = p.ss.c.Close()
 		return
 	}
-	p.ss.waitingFor.Store(0)
-	var n int
-	for len(iov) > 0 {
-		part := iov[:min(len(iov), iovMax)]
-		iov = iov[len(part):]
-		for _, b := range part {
-			n += len(b)
-		}
-		if _, err := p.ss.c.Writev(part); err != nil {
-			p.closing = true // gnet closes the connection itself on a write error
-			break
+	p.ss.bytesOut.Add(uint64(n))
+	if n > 0 {
+		p.ss.waitingFor.Store(0)
+	}
+
+	// Keep what the kernel did not take: the rest of the buffer it stopped
+	// in, the extras after it, and the packets from the cursor on.
+	i, off := 0, n
+	for i < len(iov) && off >= len(iov[i]) {
+		off -= len(iov[i])
+		i++
+	}
+	p.pending = p.pending[:0]
+	switch {
+	case i == len(iov):
+		p.cursor = s.Head
+	case i < extras:
+		p.pending = append(p.pending, iov[i][off:])
+		p.pending = append(p.pending, iov[i+1:extras]...)
+		p.cursor = first
+	default:
+		p.cursor = first + uint64(i-extras)
+		if off > 0 {
+			p.pending = append(p.pending, iov[i][off:])
+			p.cursor++
 		}
 	}
-	p.ss.bytesOut.Add(uint64(n))
+	p.drained = len(p.pending) == 0 && p.cursor == s.Head
+	if p.drained {
+		p.overSince = time.Time{} // caught up with the live edge
+	}
+}
+
+// queueControl queues b (a control or command message for the player) behind
+// a partly sent media message, which must be completed first. It reports
+// false when the player has too much queued already.
+func (p *player) queueControl(b []byte) bool {
+	if len(p.pending) >= maxPending {
+		return false
+	}
+	p.pending = append(p.pending, append([]byte(nil), b...))
+	return true
 }
 
 // firstStart returns the index of the first packet a player can start at:
@@ -233,55 +387,72 @@ func firstStart(pkts []edge.Packet, hasVideo bool) int {
 // join adds a playing session to its loop's group for the stream and
 // schedules its first write (headers and the GOP cache).
 func (s *Server) join(ss *session, v *conf.Vhost) {
-	key := groupKey{hub: ss.hub, loop: ss.c.EventLoop()}
+	el := ss.c.EventLoop()
+	key := groupKey{hub: ss.hub, loop: el}
 	s.groupsMu.Lock()
 	g := s.groups[key]
 	if g == nil {
-		g = &group{
-			srv:      s,
-			key:      key,
-			window:   uint32(v.MergedWrite / time.Millisecond),
-			backlog:  int(v.PlayerBacklog),
-			lagLimit: v.PlayerLagTimeout,
-		}
+		g = newGroup(s, key, v)
 		s.groups[key] = g
 		ss.hub.AddWaker(g)
 	}
 	s.groupsMu.Unlock()
 	cursor, waitKey := ss.hub.Join()
-	p := &player{ss: ss, cursor: cursor, waitKey: waitKey, needHeaders: true}
+	p := &player{
+		ss: ss, group: g, fd: ss.c.Fd(), cursor: cursor, waitKey: waitKey, needHeaders: true,
+		due: true, drained: true, slot: g.nextSlot % g.slices,
+	}
+	g.nextSlot++
 	ss.player = p
+	ss.hub.AddPlayers(1)
+	s.players.Add(1)
 	g.players = append(g.players, p)
+	g.need.Store(min(g.need.Load(), cursor))
 	g.schedule()
 }
 
-// leave removes a playing session from its group.
+// leave removes a playing session from its group. It runs on the loop,
+// possibly while the group is flushing; the player is then only marked and
+// removed when the flush ends.
 func (s *Server) leave(ss *session) {
 	p := ss.player
 	if p == nil {
 		return
 	}
 	ss.player = nil
-	key := groupKey{hub: ss.hub, loop: ss.c.EventLoop()}
-	s.groupsMu.Lock()
-	defer s.groupsMu.Unlock()
-	g := s.groups[key]
-	if g == nil {
-		return
+	p.gone = true
+	ss.hub.AddPlayers(-1)
+	s.players.Add(-1)
+	if !p.group.flushing {
+		p.group.removeGone()
 	}
-	for i, x := range g.players {
-		if x == p {
-			last := len(g.players) - 1
-			g.players[i] = g.players[last]
-			g.players[last] = nil
-			g.players = g.players[:last]
-			break
+}
+
+// removeGone drops the players that left; a group left empty is
+// unregistered from its hub.
+func (g *group) removeGone() {
+	kept := g.players[:0]
+	for _, p := range g.players {
+		if !p.gone {
+			kept = append(kept, p)
 		}
 	}
-	if len(g.players) == 0 {
-		delete(s.groups, key)
-		ss.hub.RemoveWaker(g)
+	clear(g.players[len(kept):])
+	g.players = kept
+	if len(kept) > 0 {
+		return
 	}
+	g.need.Store(edge.NoNeed)
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+	s := g.srv
+	s.groupsMu.Lock()
+	if s.groups[g.key] == g {
+		delete(s.groups, g.key)
+		g.key.hub.RemoveWaker(g)
+	}
+	s.groupsMu.Unlock()
 }
 
 // pause stops or resumes sending to a player; it resumes at a keyframe.
@@ -293,6 +464,7 @@ func (s *Server) pause(ss *session, paused bool) {
 	p.paused = paused
 	if !paused {
 		p.cursor = ^uint64(0) >> 1 // clamped to the head by the next snapshot
-		p.waitKey, p.needHeaders = true, true
+		p.waitKey, p.needHeaders, p.due = true, true, true
+		p.group.schedule()
 	}
 }

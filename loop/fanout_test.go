@@ -1,119 +1,394 @@
 package loop
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/rtmpedge/rtmpedge/chunk"
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
 )
 
-// sinkConn is a gnet.Conn that counts what is written to it. Only the
-// methods the fan-out writer calls are implemented.
-type sinkConn struct {
+// testConn is the gnet.Conn of a test player: one end of a real socket pair
+// (the fan-out writes to its fd), the other end read by the test. Close
+// behaves as gnet's does when a write fails inside a flush at worst: it
+// runs OnClose (here: the session's close) at once.
+type testConn struct {
 	gnet.Conn
-	bytes    int
-	writes   int
-	buffered int
+	fd, peer int
+	srv      *Server
+	ss       *session
+	closed   bool
 }
 
-func (c *sinkConn) Writev(bs [][]byte) (int, error) {
-	n := 0
-	for _, b := range bs {
-		n += len(b)
+func (c *testConn) Fd() int               { return c.fd }
+func (c *testConn) OutboundBuffered() int { return 0 }
+func (c *testConn) Write(b []byte) (int, error) {
+	return unix.Write(c.fd, b)
+}
+func (c *testConn) Close() error {
+	if !c.closed {
+		c.closed = true
+		c.ss.gone = true
+		c.srv.leave(c.ss)
 	}
-	c.bytes += n
-	c.writes++
-	return n, nil
+	return nil
 }
-func (c *sinkConn) OutboundBuffered() int { return c.buffered }
-func (c *sinkConn) Close() error          { return nil }
 
-func testGroup(t testing.TB, players int, window time.Duration) (*group, *edge.Hub, []*sinkConn, any) {
+// read drains what the player was sent and returns the byte count.
+func (c *testConn) read(t testing.TB) int {
+	t.Helper()
+	total := 0
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := unix.Read(c.peer, buf)
+		if errors.Is(err, unix.EAGAIN) || n == 0 {
+			return total
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+}
+
+// testLoop runs nothing: the tests flush by hand.
+type testLoop struct{ gnet.EventLoop }
+
+func (testLoop) Execute(context.Context, gnet.Runnable) error { return nil }
+
+type fanoutTest struct {
+	srv   *Server
+	hub   *edge.Hub
+	g     *group
+	pub   any
+	conns []*testConn
+	ts    uint32
+}
+
+// newFanoutTest makes a stream with a publisher and players on one group,
+// with the given merged-write window, backlog and lag limit.
+func newFanoutTest(t testing.TB, players int, window, backlog, lagLimit time.Duration) *fanoutTest {
 	cfg, err := conf.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
+	v := *cfg.Vhosts[conf.DefaultVhost]
+	v.MergedWrite, v.PlayerBacklog, v.PlayerLagTimeout = window, backlog, lagLimit
 	srv := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hub := srv.hubs.Acquire(edge.Key{Vhost: "v", App: "a", Stream: "s"}, edge.Options{ChunkSize: 4096, GopCache: true, GopCacheMaxBytes: 16 << 20})
-	pub := new(int)
-	if err := hub.Publish(pub); err != nil {
+	hub := srv.hubs.Acquire(edge.Key{Vhost: "v", App: "a", Stream: "s"}, hubOptions(4096, &v))
+	ft := &fanoutTest{srv: srv, hub: hub, pub: new(int)}
+	if err := hub.Publish(ft.pub); err != nil {
 		t.Fatal(err)
 	}
-	g := &group{srv: srv, window: uint32(window / time.Millisecond), backlog: 1 << 20, lagLimit: time.Second}
-	g.key.hub = hub
-	conns := make([]*sinkConn, players)
-	for i := range conns {
-		conns[i] = &sinkConn{}
-		ss := &session{srv: srv, c: conns[i], log: srv.log}
-		g.players = append(g.players, &player{ss: ss, needHeaders: true, waitKey: true})
+	ft.g = newGroup(srv, groupKey{hub: hub, loop: testLoop{}}, &v)
+	srv.groups[ft.g.key] = ft.g
+	hub.AddWaker(ft.g)
+	for range players {
+		ft.addPlayer(t)
 	}
-	return g, hub, conns, pub
+	return ft
+}
+
+func (ft *fanoutTest) addPlayer(t testing.TB) *testConn {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	c := &testConn{fd: fds[0], peer: fds[1], srv: ft.srv}
+	ss := &session{srv: ft.srv, c: c, log: ft.srv.log, hub: ft.hub}
+	c.ss = ss
+	cursor, waitKey := ft.hub.Join()
+	g := ft.g
+	p := &player{ss: ss, group: g, fd: c.fd, cursor: cursor, waitKey: waitKey, needHeaders: true, due: true, drained: true, slot: g.nextSlot % g.slices}
+	g.nextSlot++
+	ss.player = p
+	ft.hub.AddPlayers(1)
+	ft.srv.players.Add(1)
+	g.players = append(g.players, p)
+	g.need.Store(min(g.need.Load(), cursor))
+	ft.conns = append(ft.conns, c)
+	return c
 }
 
 var (
+	seqHeader  = []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f}
 	keyFrame   = append([]byte{0x17, 1, 0, 0, 0}, make([]byte, 20000)...)
 	interFrame = append([]byte{0x27, 1, 0, 0, 0}, make([]byte, 4000)...)
 	audioFrame = append([]byte{0xaf, 1}, make([]byte, 300)...)
 )
 
-func TestGroupFlushSendsEveryPlayerTheSameBytes(t *testing.T) {
-	g, hub, conns, pub := testGroup(t, 3, 0)
-	_ = hub.Append(pub, chunk.TypeVideo, 0, []byte{0x17, 0, 0, 0, 0, 1})
-	_ = hub.Append(pub, chunk.TypeVideo, 0, keyFrame)
-	_ = hub.Append(pub, chunk.TypeAudio, 10, audioFrame)
-	g.flush(time.Now())
-	for i, c := range conns {
-		if c.bytes == 0 || c.bytes != conns[0].bytes || c.writes != 1 {
-			t.Fatalf("player %d got %d bytes in %d writes (player 0: %d)", i, c.bytes, c.writes, conns[0].bytes)
+// frame appends one video frame 40 ms after the previous one (a keyframe
+// every 25 frames) and an audio frame.
+func (ft *fanoutTest) frame(t testing.TB, i int) {
+	t.Helper()
+	f := interFrame
+	if i%25 == 0 {
+		f = keyFrame
+	}
+	if err := ft.hub.Append(ft.pub, chunk.TypeVideo, ft.ts, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := ft.hub.Append(ft.pub, chunk.TypeAudio, ft.ts+5, audioFrame); err != nil {
+		t.Fatal(err)
+	}
+	ft.ts += 40
+}
+
+func TestFlushSendsEveryPlayerTheSameBytes(t *testing.T) {
+	ft := newFanoutTest(t, 3, 0, 5*time.Second, 10*time.Second)
+	_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+	ft.frame(t, 0)
+	ft.g.flush(time.Now())
+	first := ft.conns[0].read(t)
+	if first == 0 {
+		t.Fatal("player 0 got nothing")
+	}
+	for i, c := range ft.conns[1:] {
+		if n := c.read(t); n != first {
+			t.Fatalf("player %d got %d bytes, player 0 %d", i+1, n, first)
 		}
-	}
-	// A slow player gets nothing while over its backlog and is closed after the lag limit.
-	conns[1].buffered = 2 << 20
-	before := conns[1].bytes
-	_ = hub.Append(pub, chunk.TypeVideo, 40, interFrame)
-	g.flush(time.Now())
-	if conns[1].bytes != before {
-		t.Fatal("slow player was written to")
-	}
-	if conns[0].bytes == conns[1].bytes {
-		t.Fatal("fast players were not written to")
-	}
-	g.flush(time.Now().Add(2 * time.Second))
-	if !g.players[1].closing {
-		t.Fatal("player behind past player_lag_timeout was not closed")
 	}
 }
 
-// BenchmarkFanOut measures one stream's steady state: a publisher appends a
-// message and a flush writes it to 500 players. Allocations per op are per
-// message; the goal is none per player.
+// A player closed inside a flush (gnet may run OnClose within a write) must
+// not leave a hole in the group: the cause of the crash under
+// connect/play/RST churn.
+func TestPlayersClosingDuringAFlush(t *testing.T) {
+	ft := newFanoutTest(t, 6, 0, 5*time.Second, 10*time.Second)
+	_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+	ft.frame(t, 0)
+	// Players 1 and 3 are reset by their peer: the write fails, Close runs
+	// OnClose inline and the player leaves while the flush goes on.
+	for _, i := range []int{1, 3} {
+		unix.Close(ft.conns[i].peer)
+		ft.conns[i].peer = -1
+	}
+	ft.g.flush(time.Now())
+	if len(ft.g.players) != 4 {
+		t.Fatalf("%d players in the group after two closed, want 4", len(ft.g.players))
+	}
+	for _, p := range ft.g.players {
+		if p == nil || p.gone {
+			t.Fatal("a closed player is still in the group")
+		}
+	}
+	ft.frame(t, 1)
+	ft.g.flush(time.Now())
+	for _, i := range []int{0, 2, 4, 5} {
+		if ft.conns[i].read(t) == 0 {
+			t.Fatalf("player %d got nothing", i)
+		}
+	}
+	// Every player leaving empties and unregisters the group.
+	for _, i := range []int{0, 2, 4, 5} {
+		_ = ft.conns[i].Close()
+	}
+	if len(ft.srv.groups) != 0 || ft.hub.Players() != 0 || ft.srv.players.Load() != 0 {
+		t.Fatalf("groups %d, hub players %d, server players %d after all left", len(ft.srv.groups), ft.hub.Players(), ft.srv.players.Load())
+	}
+}
+
+// A player that does not read holds no copy of the stream: what its socket
+// does not take stays in the hub's shared packets; past its backlog it is
+// skipped to a keyframe and past the lag limit disconnected.
+func TestNonReadingPlayer(t *testing.T) {
+	ft := newFanoutTest(t, 2, 0, time.Second, 500*time.Millisecond)
+	stalled, reader := ft.conns[0], ft.conns[1]
+	_ = unix.SetsockoptInt(stalled.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 16<<10)
+	_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+	p := ft.g.players[0]
+	start := time.Now()
+	var skipped bool
+	for i := 0; i < 200; i++ { // 8 s of media
+		ft.frame(t, i)
+		now := start.Add(time.Duration(i) * 40 * time.Millisecond)
+		ft.g.flush(now)
+		reader.read(t)
+		for _, b := range p.pending {
+			if len(b) > len(keyFrame)+64 {
+				t.Fatalf("pending buffer of %d bytes: not a slice of one packet", len(b))
+			}
+		}
+		if p.skips > 0 {
+			skipped = true
+		}
+		if p.closing {
+			break
+		}
+	}
+	if !skipped {
+		t.Fatal("the stalled player was never skipped forward")
+	}
+	if !p.closing || !stalled.closed {
+		t.Fatal("the stalled player was not disconnected after the lag limit")
+	}
+	if r := stalled.ss.reason.Load(); r == nil || *r == "" {
+		t.Fatal("no close reason recorded")
+	}
+	// The reader is unaffected and keeps getting media.
+	ft.frame(t, 1000)
+	ft.g.flush(start.Add(time.Minute))
+	if reader.read(t) == 0 {
+		t.Fatal("the reading player got nothing")
+	}
+}
+
+// A player that reads slowly but within its backlog keeps its place: the
+// hub keeps the packets it still needs, and it gets every byte in order.
+func TestSlowPlayerWithinBacklogGetsEverything(t *testing.T) {
+	ft := newFanoutTest(t, 1, 0, 5*time.Second, 10*time.Second)
+	slow := ft.conns[0]
+	_ = unix.SetsockoptInt(slow.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<10)
+	_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+	var got []byte
+	buf := make([]byte, 4096)
+	now := time.Now()
+	for i := 0; i < 50; i++ { // 2 s of media; the player reads at most 4 KiB per frame
+		ft.frame(t, i)
+		ft.g.flush(now)
+		if n, _ := unix.Read(slow.peer, buf); n > 0 {
+			got = append(got, buf[:n]...)
+		}
+	}
+	p := ft.g.players[0]
+	if p.skips != 0 {
+		t.Fatalf("player within its backlog was skipped %d times", p.skips)
+	}
+	for range 10000 { // then it reads everything
+		ft.g.flush(now)
+		n, _ := unix.Read(slow.peer, buf)
+		if n <= 0 && len(p.pending) == 0 && p.cursor == ft.g.snap.Head {
+			break
+		}
+		got = append(got, buf[:max(n, 0)]...)
+	}
+	// The bytes parse as the whole stream: every message, in order.
+	rd := chunk.NewReader(chunk.ReaderConfig{MaxMessageSize: 1 << 20})
+	if _, msg, err := rd.Read(chunk.AppendSetChunkSize(nil, 4096)); err != nil || msg == nil {
+		t.Fatal("set chunk size", err)
+	}
+	videos, audios := 0, 0
+	for len(got) > 0 {
+		n, msg, err := rd.Read(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[n:]
+		if msg == nil {
+			break
+		}
+		switch msg.TypeID {
+		case chunk.TypeVideo:
+			videos++
+		case chunk.TypeAudio:
+			audios++
+		}
+	}
+	if videos != 51 || audios != 50 { // the sequence header and 50 frames
+		t.Fatalf("got %d video and %d audio messages, want 51 and 50", videos, audios)
+	}
+}
+
+// With merged writes the players are spread over the window: each flush
+// writes a slice of them, each player once per window.
+func TestPacedWritesSpreadPlayersOverTheWindow(t *testing.T) {
+	const players = 28
+	ft := newFanoutTest(t, players, 350*time.Millisecond, 5*time.Second, 10*time.Second)
+	if ft.g.slices != 14 {
+		t.Fatalf("%d slices for 350ms, want 14", ft.g.slices)
+	}
+	_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+	ft.frame(t, 0)
+	start := time.UnixMilli(time.Now().UnixMilli() / 350 * 350)
+	ft.g.flush(start) // the joiners' first write, all at once
+	for _, c := range ft.conns {
+		c.read(t)
+	}
+	if ft.g.paced.Load() {
+		t.Fatal("a paced flush was armed with every player served")
+	}
+	writes := make([]int, players)
+	for i := 1; i <= 3*ft.g.slices; i++ {
+		if i%3 == 1 { // media arrives in bursts, as from an origin that merges its writes
+			for j := range 9 {
+				ft.frame(t, 3*i+j)
+			}
+		}
+		ft.g.flush(start.Add(time.Duration(i) * 25 * time.Millisecond))
+		busy := 0
+		for j, c := range ft.conns {
+			if c.read(t) > 0 {
+				writes[j]++
+				busy++
+			}
+		}
+		if busy > 2*players/ft.g.slices {
+			t.Fatalf("flush %d wrote %d of %d players at once", i, busy, players)
+		}
+	}
+	for j, w := range writes {
+		if w != 3 {
+			t.Fatalf("player %d was written %d times in 3 windows, want 3", j, w)
+		}
+	}
+}
+
+// A publisher sending faster than real time (ffmpeg without -re) does not
+// make players that keep up look behind: each gets everything it is owed.
+func TestPlayersKeepUpWithAFasterThanRealTimeStream(t *testing.T) {
+	ft := newFanoutTest(t, 1, 350*time.Millisecond, time.Second, 10*time.Second)
+	_ = ft.hub.Append(ft.pub, chunk.TypeAudio, 0, []byte{0xaf, 0, 0x12, 0x10})
+	start := time.Now()
+	for i := 0; i < 40; i++ {
+		for j := range 20 { // 460 ms of audio every 25 ms of wall time
+			_ = ft.hub.Append(ft.pub, chunk.TypeAudio, uint32((i*20+j)*23), audioFrame)
+		}
+		ft.g.flush(start.Add(time.Duration(i) * 25 * time.Millisecond))
+		ft.conns[0].read(t)
+	}
+	p := ft.g.players[0]
+	if p.skips != 0 || p.cursor+14*20 < ft.hub.Head() {
+		t.Fatalf("player skipped %d times, at %d of %d packets", p.skips, p.cursor, ft.hub.Head())
+	}
+}
+
+// BenchmarkFanOut measures one stream's steady state: a publisher appends
+// messages and flushes write them to 500 players over real sockets.
+// Allocations per op are per message; the goal is none.
 func BenchmarkFanOut(b *testing.B) {
 	for _, window := range []time.Duration{0, 350 * time.Millisecond} {
 		b.Run("window="+window.String(), func(b *testing.B) {
-			g, hub, conns, pub := testGroup(b, 500, window)
-			_ = hub.Append(pub, chunk.TypeVideo, 0, keyFrame)
-			g.flush(time.Now())
+			ft := newFanoutTest(b, 500, window, 5*time.Second, 10*time.Second)
+			for _, c := range ft.conns {
+				_ = unix.SetsockoptInt(c.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 1<<20)
+			}
+			_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+			ft.frame(b, 0)
+			ft.g.flush(time.Now())
 			b.ReportAllocs()
-			b.SetBytes(int64(len(interFrame) * len(conns)))
-			ts := uint32(0)
+			b.SetBytes(int64((len(interFrame) + len(audioFrame)) * len(ft.conns)))
 			now := time.Now()
 			i := 0
 			for b.Loop() {
 				i++
-				ts += 33
-				frame := interFrame
-				if i%60 == 0 {
-					frame = keyFrame
-				}
-				_ = hub.Append(pub, chunk.TypeVideo, ts, frame)
-				if g.window == 0 || i%10 == 0 {
-					g.flush(now)
+				ft.frame(b, i)
+				now = now.Add(40 * time.Millisecond) // media time and wall time go together
+				ft.g.flush(now)
+				if i%8 == 0 {
+					b.StopTimer()
+					for _, c := range ft.conns {
+						c.read(b)
+					}
+					b.StartTimer()
 				}
 			}
 		})

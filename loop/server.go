@@ -45,6 +45,9 @@ type Server struct {
 	groupsMu sync.Mutex
 	groups   map[groupKey]*group
 
+	players      atomic.Int64 // playing sessions, all streams
+	refusedPlays atomic.Int64 // plays refused or redirected for capacity
+
 	serverID  string
 	ingestMu  sync.Mutex
 	ingesters map[*edge.Hub]*ingester

@@ -154,12 +154,30 @@ func (ss *session) consume(buf []byte) (int, error) {
 }
 
 // write sends b on the connection (on its loop). b may be reused after.
+// A player in the middle of a media message gets b queued behind it. A peer
+// that lets replies pile up unread is disconnected.
 func (ss *session) write(b []byte) {
 	if len(b) == 0 {
 		return
 	}
+	if p := ss.player; p != nil && len(p.pending) > 0 {
+		if !p.queueControl(b) {
+			ss.closeUnread()
+		}
+		return
+	}
 	ss.bytesOut.Add(uint64(len(b)))
 	_, _ = ss.c.Write(b)
+	if ss.c.OutboundBuffered() > maxControlBacklog {
+		ss.closeUnread()
+	}
+}
+
+// closeUnread closes a connection whose peer does not read what it asked for.
+func (ss *session) closeUnread() {
+	ss.setReason("peer does not read its replies (over " + fmt.Sprint(maxControlBacklog>>10) + " KiB or " + fmt.Sprint(maxPending) + " messages queued)")
+	ss.closing = true
+	_ = ss.c.Close()
 }
 
 func (ss *session) handleMessage(msg *chunk.Message) error {

@@ -35,6 +35,8 @@ func compare(ctx context.Context, args []string) error {
 	publishers := fs.Int("publishers", 50, "publishers for the publish and forward loads (0: none)")
 	originPort := fs.Int("origin-port", 19450, "origin port")
 	edgePort := fs.Int("edge-port", 19451, "edge port (the floor serves here too)")
+	srs := fs.String("srs", "", "SRS binary (e.g. ../shared/peers/srs): adds the set-up srs (mw_latency 350 ms) to the kinds")
+	client := fs.String("client", clientGo, "players: rtmpbench, rtmpdump (processes) or both (two rows per set-up)")
 	_ = fs.Parse(args)
 
 	if err := os.MkdirAll(*out, 0o755); err != nil {
@@ -73,6 +75,14 @@ func compare(ctx context.Context, args []string) error {
 		"floor-350ms": env.FloorKind("floor-350ms", 350*time.Millisecond),
 		"floor-33ms":  env.FloorKind("floor-33ms", 33*time.Millisecond),
 	}
+	if *srs != "" {
+		all["srs"] = env.SRSKind("srs", *srs, 350*time.Millisecond)
+		kindsSet := false
+		fs.Visit(func(f *flag.Flag) { kindsSet = kindsSet || f.Name == "kinds" })
+		if !kindsSet {
+			*kinds += ",srs"
+		}
+	}
 	var order []bench.Kind
 	for _, k := range strings.Split(*kinds, ",") {
 		kind, ok := all[strings.TrimSpace(k)]
@@ -81,26 +91,33 @@ func compare(ctx context.Context, args []string) error {
 		}
 		order = append(order, kind)
 	}
+	byClient, err := clientRuns(order, *client)
+	if err != nil {
+		return err
+	}
 
 	results := map[string][]bench.Result{}
 	var firstRuns []bench.Result
 	for run := 1; run <= *runs; run++ {
-		for _, k := range order {
-			fmt.Printf("== run %d/%d: %s\n", run, *runs, k.Name)
-			r, err := bench.RunKind(ctx, k, filepath.Join(*out, fmt.Sprintf("%s-run%d", k.Name, run)), *players, *ramp, *d, os.Stdout)
+		for _, cr := range byClient {
+			fmt.Printf("== run %d/%d: %s\n", run, *runs, cr.name)
+			r, err := runKindClient(ctx, cr.kind, cr.client, filepath.Join(*out, fmt.Sprintf("%s-run%d", cr.name, run)), *players, *ramp, *d, os.Stdout)
 			if err != nil {
 				return err
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			r.Name = cr.name
 			bench.WriteSummary(os.Stdout, []bench.Result{r})
-			results[k.Name] = append(results[k.Name], r)
+			results[cr.name] = append(results[cr.name], r)
 			if run == 1 {
 				firstRuns = append(firstRuns, r)
 			}
 		}
 	}
+
+	order = reportKinds(byClient)
 
 	coldMs := map[string][]float64{}
 	if *cold > 0 {
@@ -130,7 +147,7 @@ func compare(ctx context.Context, args []string) error {
 					continue
 				}
 				fmt.Printf("== scaling: %s with %d players\n", name, n)
-				r, err := bench.RunKind(ctx, k, filepath.Join(*out, fmt.Sprintf("%s-scale%d", name, n)), n, *ramp, *scalingD, nil)
+				r, err := runKindClient(ctx, k, *client, filepath.Join(*out, fmt.Sprintf("%s-scale%d", name, n)), n, *ramp, *scalingD, nil)
 				if err != nil {
 					return err
 				}
@@ -149,7 +166,7 @@ func compare(ctx context.Context, args []string) error {
 		}
 	}
 
-	report := sideBySide(order, results, coldMs, bitrate, *players, *runs, pubRows)
+	report := clientNote(*client) + sideBySide(order, results, coldMs, bitrate, *players, *runs, pubRows)
 	fmt.Println(report)
 	if err := os.WriteFile(filepath.Join(*out, "results.md"), []byte(report), 0o644); err != nil {
 		return err

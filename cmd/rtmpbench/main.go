@@ -1,10 +1,12 @@
 // Command rtmpbench is the load harness: RTMP players and publishers that
 // measure a server, a floor server, and side-by-side comparisons.
 //
-//	rtmpbench play    -url rtmp://HOST/APP/STREAM -n 500 [-ramp 100] [-d 30s] [-pid PID] [-json F] [-plot F]
+//	rtmpbench play    -url rtmp://HOST/APP/STREAM -n 500 [-ramp 100] [-d 30s] [-pid PID] [-json F] [-plot F] [-client rtmpdump]
 //	rtmpbench publish -url rtmp://HOST/APP/STREAM -n 10 [-file x.flv | -bitrate 1200000] [-d 30s] [-pid PID]
 //	rtmpbench floor   -listen 127.0.0.1:19400 -bitrate 1160000 -cadence 350ms
-//	rtmpbench compare [-players 500] [-runs 3] [-d 30s] [-out bench-out]
+//	rtmpbench compare [-players 500] [-runs 3] [-d 30s] [-out bench-out] [-srs PATH]
+//	rtmpbench gigabit [-players 800,1000] [-d 20s] [-out gigabit-out] [-srs PATH] [-ours-extra NAME=YAML]   (root)
+//	rtmpbench churn   -url rtmp://HOST/APP/STREAM [-cycles 3000] [-concurrency 50] [-canaries 5] [-pid PID] [-json F]
 package main
 
 import (
@@ -36,6 +38,10 @@ func main() {
 		err = floor(ctx, os.Args[2:])
 	case "compare":
 		err = compare(ctx, os.Args[2:])
+	case "gigabit":
+		err = gigabit(ctx, os.Args[2:])
+	case "churn":
+		err = churn(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -46,7 +52,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare [flags]   (rtmpbench CMD -h for flags)`)
+	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare|churn|gigabit [flags]   (rtmpbench CMD -h for flags)`)
 	os.Exit(2)
 }
 
@@ -62,6 +68,7 @@ func play(ctx context.Context, args []string) error {
 	upPort := fs.Int("upstream-port", 0, "count the server's connections to this remote port (an edge's origin)")
 	jsonPath := fs.String("json", "", "write the result as JSON here")
 	plotPath := fs.String("plot", "", "write a PNG plot of throughput and lag here")
+	client := fs.String("client", clientGo, "players: rtmpbench (this harness's) or rtmpdump (processes; no lag figures)")
 	_ = fs.Parse(args)
 	if *url == "" {
 		return errors.New("play: -url is required")
@@ -70,7 +77,10 @@ func play(ctx context.Context, args []string) error {
 	if *pid > 0 {
 		cfg.Server = &bench.ProcWatch{PID: *pid, UpstreamPort: *upPort}
 	}
-	r := bench.RunLoad(ctx, cfg)
+	r, err := runPlayers(ctx, *client, cfg)
+	if err != nil {
+		return fmt.Errorf("play: %w", err)
+	}
 	r.Name = "play"
 	bench.WriteSummary(os.Stdout, []bench.Result{r})
 	if *jsonPath != "" {

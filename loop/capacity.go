@@ -1,0 +1,54 @@
+package loop
+
+import (
+	"fmt"
+
+	"github.com/rtmpedge/rtmpedge/amf"
+	"github.com/rtmpedge/rtmpedge/conf"
+	"github.com/rtmpedge/rtmpedge/edge"
+)
+
+// overCapacity returns the capacity limit a new player of hub would break,
+// or "" when it fits. Egress is estimated as the sum over streams of
+// players x bit rate, the new player included.
+func (s *Server) overCapacity(hub *edge.Hub) string {
+	c := s.cfg.Capacity
+	if c.MaxPlayers > 0 {
+		if n := s.players.Load(); n >= int64(c.MaxPlayers) {
+			return fmt.Sprintf("max_players %d reached", c.MaxPlayers)
+		}
+	}
+	if c.MaxEgress > 0 {
+		egress := hub.BitRate()
+		s.hubs.Each(func(h *edge.Hub) { egress += int64(h.Players()) * h.BitRate() })
+		if egress > int64(c.MaxEgress) {
+			return fmt.Sprintf("max_egress %s reached (%s with this player)", c.MaxEgress, conf.BitRate(egress))
+		}
+	}
+	return ""
+}
+
+// refusePlay answers a play the server has no capacity for: an RTMP
+// redirect to the next sibling edge when some are configured (as SRS
+// redirects: NetConnection.Connect.Rejected with ex.code 302 and
+// ex.redirect, which edges and our upstream client follow), else
+// NetStream.Play.Failed naming the limit. The connection is closed.
+func (ss *session) refusePlay(name, limit string) {
+	ss.srv.refusedPlays.Add(1)
+	if sib := ss.srv.cfg.Capacity.Redirect; len(sib) > 0 {
+		to := sib[int(ss.srv.refusedPlays.Load())%len(sib)]
+		tcURL := "rtmp://" + to + "/" + ss.appRaw
+		st := statusObject("error", "NetConnection.Connect.Rejected", "RTMP 302 Redirect: "+limit)
+		st = append(st, amf.Property{Key: "ex", Value: amf.Object{
+			{Key: "code", Value: 302.0},
+			{Key: "redirect", Value: tcURL},
+		}})
+		ss.sendCommand(0, "onStatus", 0.0, nil, st)
+		ss.log.Warn("play redirected: server at capacity", "stream", name, "limit", limit, "to", to)
+		ss.fail("play redirected to " + to + ": " + limit)
+		return
+	}
+	ss.sendStatus("error", "NetStream.Play.Failed", "Server at capacity: "+limit+".")
+	ss.log.Warn("play refused: server at capacity", "stream", name, "limit", limit)
+	ss.fail("play refused: " + limit)
+}
