@@ -239,14 +239,21 @@ func (g *group) publishNeed(head uint64) bool {
 	return waiting
 }
 
-// behind reports whether p's next packet is more than the backlog behind
-// the live edge.
-func (g *group) behind(p *player, s *edge.Snapshot) bool {
-	if p.cursor >= s.Head {
-		return false
+// lag returns how far p is behind the live edge: the media time from its
+// next packet to the newest, plus what its socket still holds unsent (the
+// kernel's queue, turned into time at the stream's bit rate). Only called
+// for players that did not take their last write whole.
+func (g *group) lag(p *player, s *edge.Snapshot) time.Duration {
+	var lag time.Duration
+	if p.cursor < s.Head {
+		lag = time.Duration(int32(s.LastTS-s.Packets[p.cursor-s.Start].Timestamp)) * time.Millisecond
 	}
-	ts := s.Packets[p.cursor-s.Start].Timestamp
-	return time.Duration(int32(s.LastTS-ts))*time.Millisecond > g.backlog
+	if rate := g.key.hub.BitRate(); rate > 0 {
+		if queued, err := unix.IoctlGetInt(p.fd, unix.SIOCOUTQ); err == nil && queued > 0 {
+			lag += time.Duration(int64(queued) * 8 * int64(time.Second) / rate)
+		}
+	}
+	return lag
 }
 
 // skip moves a player that fell behind to the newest keyframe: the GOP's
@@ -261,8 +268,8 @@ func (g *group) skip(p *player, s *edge.Snapshot, now time.Time) {
 	p.skips++
 	if p.overSince.IsZero() {
 		p.overSince = now
-		p.ss.log.Debug("player behind its backlog, skipped to a keyframe", "backlog", g.backlog, "skips", p.skips)
 	}
+	p.ss.log.Debug("player behind its backlog, skipped to a keyframe", "backlog", g.backlog, "skips", p.skips)
 }
 
 func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
@@ -272,7 +279,16 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 	}
 	// A player that took all it was offered last time keeps up, however
 	// much media came since (a publisher may send faster than real time).
-	if p.cursor < s.Start || !p.drained && g.behind(p, s) {
+	behind := p.cursor < s.Start
+	if !behind && !p.drained {
+		if lag := g.lag(p, s); lag > g.backlog {
+			behind = true
+			if p.overSince.IsZero() { // it crossed the backlog this long ago
+				p.overSince = now.Add(g.backlog - lag)
+			}
+		}
+	}
+	if behind {
 		g.skip(p, s, now)
 	}
 	if !p.overSince.IsZero() && g.lagLimit > 0 && now.Sub(p.overSince) > g.lagLimit {

@@ -42,6 +42,8 @@ func main() {
 		err = gigabit(ctx, os.Args[2:])
 	case "churn":
 		err = churn(ctx, os.Args[2:])
+	case "stall":
+		err = stall(ctx, os.Args[2:])
 	default:
 		usage()
 	}
