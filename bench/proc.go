@@ -66,6 +66,11 @@ func statusKB(pid int, key string) int {
 	if err != nil {
 		return 0
 	}
+	return statusField(b, key)
+}
+
+// statusField returns a kB field of a /proc/PID/status text (0: absent).
+func statusField(b []byte, key string) int {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == key {

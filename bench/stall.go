@@ -538,18 +538,6 @@ func countLocalPort(table []byte, inodes map[string]bool, port int) int {
 	return n
 }
 
-// statusField returns a kB field of a /proc/PID/status text (0: absent).
-func statusField(b []byte, key string) int {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == key {
-			n, _ := strconv.Atoi(f[1])
-			return n
-		}
-	}
-	return 0
-}
-
 // StallRow is a result's row of the stall table (see StallHeader).
 func StallRow(r StallResult) []string {
 	gone := "not within the window"

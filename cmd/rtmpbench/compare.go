@@ -39,30 +39,7 @@ func compare(ctx context.Context, args []string) error {
 	client := fs.String("client", clientGo, "players: rtmpbench, rtmpdump (processes) or both (two rows per set-up)")
 	_ = fs.Parse(args)
 
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	srv, err := filepath.Abs(*server)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(srv); err != nil {
-		return fmt.Errorf("our server %s: %w (run make build)", srv, err)
-	}
-	if *video == "" {
-		*video = filepath.Join(*out, "bench-720p.flv")
-		if _, err := os.Stat(*video); err != nil {
-			fmt.Println("generating", *video)
-			if err := generateVideo(*video); err != nil {
-				return err
-			}
-		}
-	}
-	bitrate, err := fileBitrate(*video)
+	self, srv, bitrate, err := prepareRun(*out, *server, video)
 	if err != nil {
 		return err
 	}
@@ -376,6 +353,41 @@ func generateVideo(path string) error {
 		return fmt.Errorf("generating %s: %v: %s", path, err, out)
 	}
 	return nil
+}
+
+// prepareRun makes the output directory and resolves what a comparison
+// needs: this harness's path, our server's absolute path, and the video fed
+// to the origins (generated into out when *video is empty; made absolute)
+// with its bit rate.
+func prepareRun(out, server string, video *string) (self, srv string, bitrate float64, err error) {
+	if err = os.MkdirAll(out, 0o755); err != nil {
+		return "", "", 0, err
+	}
+	if self, err = os.Executable(); err != nil {
+		return "", "", 0, err
+	}
+	if srv, err = filepath.Abs(server); err != nil {
+		return "", "", 0, err
+	}
+	if _, err = os.Stat(srv); err != nil {
+		return "", "", 0, fmt.Errorf("our server %s: %w (run make build)", srv, err)
+	}
+	if *video == "" {
+		*video = filepath.Join(out, "bench-720p.flv")
+		if _, err := os.Stat(*video); err != nil {
+			fmt.Println("generating", *video)
+			if err := generateVideo(*video); err != nil {
+				return "", "", 0, err
+			}
+		}
+	}
+	if *video, err = filepath.Abs(*video); err != nil {
+		return "", "", 0, err
+	}
+	if bitrate, err = fileBitrate(*video); err != nil {
+		return "", "", 0, fmt.Errorf("%s: %w", *video, err)
+	}
+	return self, srv, bitrate, nil
 }
 
 // fileBitrate is the media bytes of an FLV over its duration, in bit/s.

@@ -61,33 +61,7 @@ func gigabit(ctx context.Context, args []string) error {
 		}
 		counts = append(counts, n)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	srv, err := filepath.Abs(*server)
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(srv); err != nil {
-		return fmt.Errorf("our server %s: %w (run make build)", srv, err)
-	}
-	if *video == "" {
-		*video = filepath.Join(*out, "bench-720p.flv")
-		if _, err := os.Stat(*video); err != nil {
-			fmt.Println("generating", *video)
-			if err := generateVideo(*video); err != nil {
-				return err
-			}
-		}
-	}
-	if *video, err = filepath.Abs(*video); err != nil {
-		return err
-	}
-	bitrate, err := fileBitrate(*video)
+	self, srv, bitrate, err := prepareRun(*out, *server, video)
 	if err != nil {
 		return err
 	}

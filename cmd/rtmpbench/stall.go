@@ -35,32 +35,9 @@ func stall(ctx context.Context, args []string) error {
 	if *players < 0 || *canaries < 0 || *ramp < 0 || *d <= 0 {
 		return fmt.Errorf("stall: -players, -canaries and -ramp must be >= 0 and -d > 0")
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("stall: %w", err)
-	}
-	self, err := os.Executable()
+	self, srv, bitrate, err := prepareRun(*out, *server, video)
 	if err != nil {
 		return fmt.Errorf("stall: %w", err)
-	}
-	srv, err := filepath.Abs(*server)
-	if err != nil {
-		return fmt.Errorf("stall: %w", err)
-	}
-	if _, err := os.Stat(srv); err != nil {
-		return fmt.Errorf("stall: our server %s: %w (run make build)", srv, err)
-	}
-	if *video == "" {
-		*video = filepath.Join(*out, "bench-720p.flv")
-		if _, err := os.Stat(*video); err != nil {
-			fmt.Println("generating", *video)
-			if err := generateVideo(*video); err != nil {
-				return fmt.Errorf("stall: %w", err)
-			}
-		}
-	}
-	bitrate, err := fileBitrate(*video)
-	if err != nil {
-		return fmt.Errorf("stall: %s: %w", *video, err)
 	}
 	env := bench.Env{Server: srv, Bench: self, Video: *video, Bitrate: bitrate, OriginPort: *originPort, EdgePort: *edgePort}
 	all := map[string]bench.Kind{
