@@ -54,7 +54,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare|churn|gigabit [flags]   (rtmpbench CMD -h for flags)`)
+	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare|churn|gigabit|stall [flags]   (rtmpbench CMD -h for flags)`)
 	os.Exit(2)
 }
 
