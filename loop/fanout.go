@@ -14,13 +14,21 @@ import (
 )
 
 // Pacing: with merged writes, a group spreads its players over slots of the
-// window, one slot of players written every sliceMs of wall time, so that
-// every player still gets one write per window but the loop's egress leaves
-// in small bursts instead of one per window, however bursty the input (an
-// edge's origin merges its writes too).
+// window, so that every player still gets one write per window but the
+// loop's egress leaves in bursts that the link drains in about
+// paceBurstTime, instead of one burst per window, however bursty the input
+// (an edge's origin merges its writes too). Each slot costs the loop a
+// wake-up (a timer, an eventfd write and a thread switch, about as much as
+// a hundred player writes), so a group uses as few slots as keep its
+// bursts within that bound: one for a handful of players, more as its
+// players and bit rate grow.
 const (
-	sliceMs   = 25
-	maxSlices = 16
+	minSliceMs    = 5                     // shortest slot
+	maxSlices     = 64                    // most slots in a window (a bit mask)
+	paceBurstTime = 80 * time.Millisecond // link time one slot's burst of a whole server may take
+	defaultLink   = 1_000_000_000         // link rate assumed (bits/s) when capacity.max_egress is not set
+	repaceEvery   = time.Second           // how often a group reconsiders its slot count
+	retryDelay    = 10 * time.Millisecond // a player whose write was cut short is retried this soon
 )
 
 // Bounds on what a player's own requests may queue (ping responses, acks,
@@ -55,10 +63,11 @@ type player struct {
 	ss          *session
 	group       *group
 	fd          int
+	lowat       int      // the socket's TCP_NOTSENT_LOWAT: most unsent bytes the kernel holds for it
 	cursor      uint64   // next packet to hand the kernel
 	pending     [][]byte // sent before the packet at cursor: the rest of a partly sent write
-	slot        int      // which slice of the window the player is written in
-	due         bool     // write at the next flush whatever the slot (joined, resumed)
+	seq         int      // join order in the group: the player's slot is seq modulo the group's slot count
+	due         bool     // write at the next flush whatever the slot (joined, resumed, write cut short)
 	needHeaders bool     // send metadata and sequence headers before the next media
 	waitKey     bool     // skip media until a keyframe
 	paused      bool
@@ -77,8 +86,9 @@ type group struct {
 	srv      *Server
 	key      groupKey
 	window   uint32 // merged-write window in milliseconds (0: every video frame)
-	slices   int    // slots the players are spread over
+	slices   int    // slots the players are spread over (1..maxSlices)
 	slice    int64  // wall milliseconds between two slots
+	phase    int64  // wall milliseconds the slots are shifted by, so groups of different loops take turns
 	backlog  time.Duration
 	lagLimit time.Duration
 
@@ -92,8 +102,10 @@ type group struct {
 	// Touched only on the loop.
 	players  []*player
 	flushing bool
-	slotPos  int64 // wall-clock slot (unix ms / slice) last written
-	nextSlot int
+	slotPos  int64 // wall-clock slot ((unix ms + phase) / slice) last written
+	nextSeq  int
+	repaceAt time.Time // when the slot count is next reconsidered
+	retry    bool      // a write of this flush was cut short but made progress
 	snap     edge.Snapshot
 	iov      [][]byte
 	vecs     []unix.Iovec
@@ -108,16 +120,42 @@ func newGroup(s *Server, key groupKey, v *conf.Vhost) *group {
 		backlog:  v.PlayerBacklog,
 		lagLimit: v.PlayerLagTimeout,
 	}
-	if g.window > sliceMs {
-		g.slices = min(maxSlices, int(g.window/sliceMs))
-	}
-	g.slice = max(int64(g.window)/int64(g.slices), 1)
+	g.slice = max(int64(g.window), 1)
 	g.need.Store(edge.NoNeed)
-	if g.slices > 1 {
+	if g.window > 0 {
 		g.timer = time.AfterFunc(time.Hour, g.schedule)
 		g.timer.Stop()
 	}
 	return g
+}
+
+// slicesFor returns how many slots a window's writes to players at
+// bitRate need so that one slot's bytes stay within burst.
+func slicesFor(players int, bitRate int64, window uint32, burst int64) int {
+	most := max(1, min(maxSlices, int(window)/minSliceMs))
+	if burst <= 0 {
+		return most
+	}
+	bytes := int64(players) * bitRate / 8 * int64(window) / 1000
+	return max(1, min(most, int((bytes+burst-1)/burst)))
+}
+
+// repace reconsiders the group's slot count, at most every repaceEvery:
+// more slots at once when its bursts grew, fewer only when a quarter fewer
+// would do (a bit rate measured over a second swings with keyframes).
+func (g *group) repace(now time.Time) {
+	if g.window == 0 || now.Before(g.repaceAt) {
+		return
+	}
+	g.repaceAt = now.Add(repaceEvery)
+	n := slicesFor(len(g.players), g.key.hub.BitRate(), g.window, g.srv.paceBurst)
+	if n == g.slices || (n < g.slices && n > g.slices*3/4) {
+		return
+	}
+	g.slices = n
+	g.slice = max(int64(g.window)/int64(n), 1)
+	g.phase = int64(g.srv.loopIndex(g.key.loop)) * g.slice / int64(max(g.srv.loops, 1))
+	g.slotPos = (now.UnixMilli()+g.phase)/g.slice - 1 // the slot now starting is written by this flush
 }
 
 // Wake makes sure a flush comes. With merged writes, paced flushes run
@@ -167,19 +205,19 @@ func (g *group) Run(context.Context) error {
 }
 
 // isDue reports whether p is written by a flush of the slots in mask.
-func (p *player) isDue(mask uint32) bool {
-	return !p.gone && !p.closing && !p.paused && (p.due || mask&(1<<p.slot) != 0)
+func (p *player) isDue(mask uint64, slices int) bool {
+	return !p.gone && !p.closing && !p.paused && (p.due || mask&(1<<(p.seq%slices)) != 0)
 }
 
 // dueSlots returns the slots whose time came since the last flush, as a
 // bit mask, and moves the group's clock to now.
-func (g *group) dueSlots(now time.Time) uint32 {
+func (g *group) dueSlots(now time.Time) uint64 {
 	all := g.forceAll.Swap(false)
-	if g.slices == 1 {
+	if g.window == 0 {
 		return 1
 	}
-	pos := now.UnixMilli() / g.slice
-	var mask uint32
+	pos := (now.UnixMilli() + g.phase) / g.slice
+	var mask uint64
 	if d := pos - g.slotPos; all || d >= int64(g.slices) || d < 0 {
 		mask = 1<<g.slices - 1
 	} else {
@@ -196,10 +234,12 @@ func (g *group) flush(now time.Time) {
 	if len(g.players) == 0 {
 		return
 	}
+	g.repace(now)
 	mask := g.dueSlots(now)
+	g.retry = false
 	from := edge.NoNeed
 	for _, p := range g.players {
-		if p.isDue(mask) {
+		if p.isDue(mask, g.slices) {
 			from = min(from, p.cursor)
 		}
 	}
@@ -210,7 +250,7 @@ func (g *group) flush(now time.Time) {
 		// gone) until it ends, so the loop below never meets a hole.
 		g.flushing = true
 		for _, p := range g.players {
-			if p.isDue(mask) {
+			if p.isDue(mask, g.slices) {
 				g.writePlayer(p, s, now)
 			}
 		}
@@ -218,9 +258,14 @@ func (g *group) flush(now time.Time) {
 	}
 	g.removeGone()
 	if g.publishNeed(g.key.hub.Head()) && g.timer != nil {
-		// Players in later slots have media waiting: wake at the next slot.
+		// Players have media waiting: wake at the next slot, or sooner to
+		// go on with writes the kernel cut short.
 		g.paced.Store(true)
-		g.timer.Reset(time.Duration(g.slice-now.UnixMilli()%g.slice) * time.Millisecond)
+		d := time.Duration(g.slice-(now.UnixMilli()+g.phase)%g.slice) * time.Millisecond
+		if g.retry {
+			d = min(d, retryDelay)
+		}
+		g.timer.Reset(d)
 	}
 }
 
@@ -294,11 +339,14 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 	if !p.overSince.IsZero() && g.lagLimit > 0 && now.Sub(p.overSince) > g.lagLimit {
 		p.closing = true
 		p.ss.setReason(fmt.Sprintf("player stayed behind its player_backlog %s for player_lag_timeout %s", g.backlog, g.lagLimit))
+		// Reset rather than close: a graceful close keeps the unread send
+		// queue in the kernel until the peer reads it or TCP gives up.
+		_ = unix.SetsockoptLinger(p.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 		_ = p.ss.c.Close()
 		return
 	}
 	if p.ss.c.OutboundBuffered() > 0 {
-		p.due = true // gnet is still sending this player's control replies: keep the order
+		p.due, g.retry = true, true // gnet is still sending this player's control replies: keep the order
 		return
 	}
 
@@ -366,8 +414,34 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 		}
 	}
 	p.drained = len(p.pending) == 0 && p.cursor == s.Head
-	if p.drained {
+	switch {
+	case p.drained:
 		p.overSince = time.Time{} // caught up with the live edge
+	case n > 0:
+		// The kernel took part: the link is busy, not the player gone. Go
+		// on soon rather than a window later (a player that takes nothing
+		// waits for its slot).
+		p.due, g.retry = true, true
+		p.limitUnsent(g.key.hub.BitRate())
+	}
+}
+
+// minUnsent is the least TCP_NOTSENT_LOWAT of a player socket.
+const minUnsent = 256 << 10
+
+// limitUnsent bounds what the kernel holds unsent for the player to about a
+// second of media (at least minUnsent): enough for a few merged writes of a
+// player that reads, while one that stops reading is seen falling behind
+// (its writes come back short) within about a second instead of after the
+// megabytes an autotuned send buffer swallows; and the kernel memory it pins
+// stays small. It only ever raises the bound, with one setsockopt.
+func (p *player) limitUnsent(bitRate int64) {
+	want := max(minUnsent, int(bitRate/8))
+	if want <= p.lowat {
+		return
+	}
+	if err := unix.SetsockoptInt(p.fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, want); err == nil {
+		p.lowat = want
 	}
 }
 
@@ -416,9 +490,10 @@ func (s *Server) join(ss *session, v *conf.Vhost) {
 	cursor, waitKey := ss.hub.Join()
 	p := &player{
 		ss: ss, group: g, fd: ss.c.Fd(), cursor: cursor, waitKey: waitKey, needHeaders: true,
-		due: true, drained: true, slot: g.nextSlot % g.slices,
+		due: true, drained: true, seq: g.nextSeq,
 	}
-	g.nextSlot++
+	g.nextSeq++
+	p.limitUnsent(ss.hub.BitRate())
 	ss.player = p
 	ss.hub.AddPlayers(1)
 	s.players.Add(1)

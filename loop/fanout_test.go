@@ -108,8 +108,8 @@ func (ft *fanoutTest) addPlayer(t testing.TB) *testConn {
 	c.ss = ss
 	cursor, waitKey := ft.hub.Join()
 	g := ft.g
-	p := &player{ss: ss, group: g, fd: c.fd, cursor: cursor, waitKey: waitKey, needHeaders: true, due: true, drained: true, slot: g.nextSlot % g.slices}
-	g.nextSlot++
+	p := &player{ss: ss, group: g, fd: c.fd, cursor: cursor, waitKey: waitKey, needHeaders: true, due: true, drained: true, seq: g.nextSeq}
+	g.nextSeq++
 	ss.player = p
 	ft.hub.AddPlayers(1)
 	ft.srv.players.Add(1)
@@ -303,13 +303,16 @@ func TestSlowPlayerWithinBacklogGetsEverything(t *testing.T) {
 func TestPacedWritesSpreadPlayersOverTheWindow(t *testing.T) {
 	const players = 28
 	ft := newFanoutTest(t, players, 350*time.Millisecond, 5*time.Second, 10*time.Second)
-	if ft.g.slices != 14 {
-		t.Fatalf("%d slices for 350ms, want 14", ft.g.slices)
-	}
+	ft.srv.paceBurst = 50_000 // bytes per slot: 14 slots for 28 players at 1 Mbit/s
 	_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
-	ft.frame(t, 0)
+	for i := range 30 { // a second of media at about 1 Mbit/s, so the hub knows the bit rate
+		ft.frame(t, i)
+	}
 	start := time.UnixMilli(time.Now().UnixMilli() / 350 * 350)
 	ft.g.flush(start) // the joiners' first write, all at once
+	if want := slicesFor(players, ft.hub.BitRate(), 350, 50_000); ft.g.slices != want || want < 10 {
+		t.Fatalf("%d slices for 350ms at %d bit/s, want %d (and at least 10)", ft.g.slices, ft.hub.BitRate(), want)
+	}
 	for _, c := range ft.conns {
 		c.read(t)
 	}
@@ -318,12 +321,10 @@ func TestPacedWritesSpreadPlayersOverTheWindow(t *testing.T) {
 	}
 	writes := make([]int, players)
 	for i := 1; i <= 3*ft.g.slices; i++ {
-		if i%3 == 1 { // media arrives in bursts, as from an origin that merges its writes
-			for j := range 9 {
-				ft.frame(t, 3*i+j)
-			}
+		if i%3 == 1 { // media about as fast as real time
+			ft.frame(t, 30+i/3)
 		}
-		ft.g.flush(start.Add(time.Duration(i) * 25 * time.Millisecond))
+		ft.g.flush(start.Add(time.Duration(int64(i)*ft.g.slice) * time.Millisecond))
 		busy := 0
 		for j, c := range ft.conns {
 			if c.read(t) > 0 {
@@ -331,8 +332,8 @@ func TestPacedWritesSpreadPlayersOverTheWindow(t *testing.T) {
 				busy++
 			}
 		}
-		if busy > 2*players/ft.g.slices {
-			t.Fatalf("flush %d wrote %d of %d players at once", i, busy, players)
+		if busy > (players+ft.g.slices-1)/ft.g.slices {
+			t.Fatalf("flush %d wrote %d of %d players at once (%d slots of %d ms)", i, busy, players, ft.g.slices, ft.g.slice)
 		}
 	}
 	for j, w := range writes {

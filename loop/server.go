@@ -44,6 +44,10 @@ type Server struct {
 
 	groupsMu sync.Mutex
 	groups   map[groupKey]*group
+	loopIdx  map[gnet.EventLoop]int // event loops numbered in the order their first group came
+
+	loops     int   // event loops
+	paceBurst int64 // bytes one loop's slot of paced writes may carry
 
 	players      atomic.Int64 // playing sessions, all streams
 	refusedPlays atomic.Int64 // plays refused or redirected for capacity
@@ -56,12 +60,20 @@ type Server struct {
 
 // New returns a server for cfg that logs to log.
 func New(cfg *conf.Config, log *slog.Logger) *Server {
+	loops := runtime.GOMAXPROCS(0)
+	link := int64(cfg.Capacity.MaxEgress)
+	if link <= 0 {
+		link = defaultLink
+	}
 	return &Server{
-		cfg:    cfg,
-		log:    log,
-		hubs:   edge.NewRegistry(),
-		booted: make(chan struct{}),
-		groups: make(map[groupKey]*group),
+		cfg:       cfg,
+		log:       log,
+		hubs:      edge.NewRegistry(),
+		booted:    make(chan struct{}),
+		groups:    make(map[groupKey]*group),
+		loopIdx:   make(map[gnet.EventLoop]int),
+		loops:     loops,
+		paceBurst: link / 8 * int64(paceBurstTime/time.Millisecond) / 1000 / int64(loops),
 
 		serverID:  fmt.Sprintf("%x", time.Now().UnixNano()),
 		ingesters: make(map[*edge.Hub]*ingester),
@@ -79,7 +91,7 @@ func (s *Server) Run(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() {
 		done <- gnet.Rotate(s, addrs,
-			gnet.WithNumEventLoop(runtime.GOMAXPROCS(0)),
+			gnet.WithNumEventLoop(s.loops),
 			gnet.WithLoadBalancing(gnet.LeastConnections),
 			gnet.WithReuseAddr(true),
 			gnet.WithTicker(true),
@@ -92,7 +104,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("listen %v: %w", s.cfg.Listen, err)
 	case <-s.booted:
 	}
-	s.log.Info("rtmp server listening", "listen", s.cfg.Listen, "event_loops", runtime.GOMAXPROCS(0),
+	s.log.Info("rtmp server listening", "listen", s.cfg.Listen, "event_loops", s.loops,
 		"config", s.cfg.Source)
 	select {
 	case err := <-done:
@@ -192,3 +204,16 @@ func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprint
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+
+// loopIndex numbers event loops (0, 1, ...) in the order they are first
+// asked about.
+func (s *Server) loopIndex(el gnet.EventLoop) int {
+	s.groupsMu.Lock()
+	defer s.groupsMu.Unlock()
+	i, ok := s.loopIdx[el]
+	if !ok {
+		i = len(s.loopIdx)
+		s.loopIdx[el] = i
+	}
+	return i
+}
