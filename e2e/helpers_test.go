@@ -338,3 +338,19 @@ func expectServerClose(t testing.TB, c *bench.Client, msg string) {
 		}
 	}
 }
+
+// playClient plays url with the Go client, reading for at most timeout; the
+// client closes when the test ends.
+func playClient(t testing.TB, url string, timeout time.Duration) *bench.Client {
+	t.Helper()
+	c, err := bench.Dial(url, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Play(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	return c
+}
