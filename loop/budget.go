@@ -11,13 +11,14 @@ import (
 // adds the changes to Server.inflight, both atomics, once per read; only
 // when the total goes over the limit does a session scan the others.
 
-// account publishes the reader's held memory after a read and, when the
-// server's total goes over max_inflight_bytes, reclaims. Loop only.
-func (ss *session) account() {
+// account publishes the memory the connection's input holds after a read
+// (the reader's buffers plus unread bytes left in gnet's buffer) and, when
+// the server's total goes over max_inflight_bytes, reclaims. Loop only.
+func (ss *session) account(unread int) {
 	if ss.rd == nil {
 		return
 	}
-	h := int64(ss.rd.Held())
+	h := int64(ss.rd.Held() + unread)
 	d := h - ss.held.Load()
 	if d == 0 {
 		return

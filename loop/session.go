@@ -114,12 +114,12 @@ func (ss *session) setReason(r string) {
 }
 
 // consume handles the bytes that arrived and returns how many it used.
-func (ss *session) consume(buf []byte) (int, error) {
+func (ss *session) consume(buf []byte) (used int, err error) {
 	ss.lastRead.Store(time.Now().UnixNano())
 	if ss.suspended {
+		ss.account(len(buf)) // what arrives meanwhile waits in gnet's buffer
 		return 0, nil
 	}
-	used := 0
 	if ss.hs != nil {
 		n, out, done, err := ss.hs.Feed(buf)
 		used += n
@@ -138,7 +138,9 @@ func (ss *session) consume(buf []byte) (int, error) {
 		// Until it publishes, a connection only sends commands.
 		ss.rd = chunk.NewReader(chunk.ReaderConfig{MaxMessageSize: int(min(ss.srv.cfg.MaxCommandSize, ss.srv.cfg.MaxMessageSize))})
 	}
-	defer ss.account()
+	// What stays unread (a partial chunk, up to one message) sits in gnet's
+	// buffer: it counts as held too.
+	defer func() { ss.account(len(buf) - used) }()
 	for !ss.closing && !ss.suspended && !ss.doomed.Load() {
 		n, msg, err := ss.rd.Read(buf[used:])
 		used += n
