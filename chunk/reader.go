@@ -13,13 +13,27 @@ const (
 	// by the message length), so small chunk sizes do not cause a cascade of
 	// tiny reallocations.
 	minGrow = 4096
+	// maxGrowStep bounds how far a buffer grows past the bytes that arrived:
+	// it doubles up to this, then grows by this much, so a half-sent big
+	// message holds about what was sent, not its declared length.
+	maxGrowStep = 1 << 20
+	// retainCap is the largest reassembly buffer kept for the next message
+	// of its chunk stream; a bigger one is dropped once its message was
+	// handed out, so a rare big message does not pin its memory.
+	retainCap = 64 << 10
 )
+
+// ErrMessageTooLong is returned (wrapped) when a peer declares a message
+// longer than the Reader's current limit.
+var ErrMessageTooLong = errors.New("message too long")
 
 // ReaderConfig bounds what a peer can make a Reader hold.
 //
 // Memory held by a Reader is about 2*MaxBuffered plus 4 KiB per chunk stream
 // at most: reassembly buffers of idle chunk streams are released when the
-// total would exceed 2*MaxBuffered.
+// total would exceed 2*MaxBuffered. A buffer grows with the bytes that
+// arrive (to at most twice them, and at most 1 MiB past them), and one over
+// 64 KiB is dropped when its message has been handed out.
 type ReaderConfig struct {
 	MaxMessageSize  int // largest accepted message length (0 -> 8 MiB default); a larger declared length is an error
 	MaxChunkSize    int // largest accepted Set Chunk Size from the peer (0 -> MaxChunkSize); the caller must be able to buffer one whole chunk
@@ -48,6 +62,9 @@ type Reader struct {
 	maxChunkStreams int
 	maxBuffered     int
 	capBudget       int
+	bufferedDefault bool // maxBuffered follows maxMessageSize
+
+	last *chunkStream // the stream whose message the last Read returned
 
 	low     [64]*chunkStream
 	high    map[uint32]*chunkStream
@@ -82,11 +99,31 @@ func NewReader(cfg ReaderConfig) *Reader {
 		r.maxChunkStreams = defaultMaxChunkStreams
 	}
 	if r.maxBuffered <= 0 {
+		r.bufferedDefault = true
 		r.maxBuffered = 2 * r.maxMessageSize
 	}
 	r.capBudget = 2 * r.maxBuffered
 	return r
 }
+
+// SetMaxMessageSize changes the largest accepted message length for
+// messages that start from now on, as when a connection may send big media
+// once it publishes. Without an explicit MaxBuffered, the buffered limit
+// follows (twice the message limit).
+func (r *Reader) SetMaxMessageSize(n int) {
+	r.maxMessageSize = min(max(n, 1), MaxChunkSize)
+	if r.bufferedDefault {
+		r.maxBuffered = 2 * r.maxMessageSize
+		r.capBudget = 2 * r.maxBuffered
+	}
+}
+
+// MaxMessageSize returns the largest message length currently accepted.
+func (r *Reader) MaxMessageSize() int { return r.maxMessageSize }
+
+// Held returns the bytes of memory the Reader's reassembly buffers hold
+// (their capacity), for process-wide accounting.
+func (r *Reader) Held() int { return r.held }
 
 // ChunkSize returns the chunk size currently used to parse the peer's chunks.
 func (r *Reader) ChunkSize() int { return r.chunkSize }
@@ -106,6 +143,16 @@ func (r *Reader) BytesRead() uint64 { return r.bytesRead }
 func (r *Reader) Read(buf []byte) (n int, msg *Message, err error) {
 	if r.err != nil {
 		return 0, nil, r.err
+	}
+	if cs := r.last; cs != nil {
+		// The message handed out last is no longer the caller's: drop a
+		// big buffer rather than keep it for a next message that may
+		// never be as big.
+		r.last = nil
+		if !cs.partial && cap(cs.buf) > retainCap {
+			r.held -= cap(cs.buf)
+			cs.buf = nil
+		}
 	}
 	for n < len(buf) {
 		used, m, err := r.readChunk(buf[n:])
@@ -271,7 +318,7 @@ func (r *Reader) readChunk(b []byte) (used int, msg *Message, err error) {
 			hdr.Timestamp += tsField
 		}
 		if int64(hdr.Length) > int64(r.maxMessageSize) {
-			return 0, nil, fmt.Errorf("rtmp chunk: chunk stream %d: message length %d exceeds limit %d", csid, hdr.Length, r.maxMessageSize)
+			return 0, nil, fmt.Errorf("rtmp chunk: chunk stream %d: message length %d exceeds limit %d: %w", csid, hdr.Length, r.maxMessageSize, ErrMessageTooLong)
 		}
 	}
 
@@ -323,6 +370,7 @@ func (r *Reader) readChunk(b []byte) (used int, msg *Message, err error) {
 	cs.partial = false
 	r.buffered -= len(cs.buf)
 	cs.out = Message{Header: cs.hdr, Payload: cs.buf}
+	r.last = cs
 	switch cs.hdr.TypeID {
 	case TypeSetChunkSize:
 		v, err := ParseUint32(cs.buf)
@@ -352,7 +400,7 @@ func (r *Reader) readChunk(b []byte) (used int, msg *Message, err error) {
 func (r *Reader) appendPayload(cs *chunkStream, data []byte) {
 	need := len(cs.buf) + len(data)
 	if need > cap(cs.buf) {
-		newCap := max(2*cap(cs.buf), need, minGrow)
+		newCap := max(min(2*cap(cs.buf), cap(cs.buf)+maxGrowStep), need, minGrow)
 		newCap = min(newCap, int(cs.hdr.Length))
 		if r.held-cap(cs.buf)+newCap > r.capBudget {
 			r.release(cs)

@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -857,5 +858,76 @@ func TestNewReaderDefaults(t *testing.T) {
 	}
 	if r.ChunkSize() != DefaultChunkSize || r.BytesRead() != 0 {
 		t.Fatal("initial state")
+	}
+}
+
+func TestReaderCommandLimitThenPublishLimit(t *testing.T) {
+	// Before publishing a connection may only send small messages; the
+	// limit is raised for messages that start after SetMaxMessageSize.
+	h := Header{CSID: 6, TypeID: TypeVideo, StreamID: 1}
+	big := AppendMessage(AppendSetChunkSize(nil, 4096), h, payloadOf(100000, 1), 4096)
+	err := readErr(t, ReaderConfig{MaxMessageSize: 64 << 10}, big)
+	if !errors.Is(err, ErrMessageTooLong) {
+		t.Fatalf("100000-byte message under a 64 KiB limit: %v", err)
+	}
+	r := NewReader(ReaderConfig{MaxMessageSize: 64 << 10})
+	if r.maxBuffered != 128<<10 {
+		t.Fatalf("buffered limit %d", r.maxBuffered)
+	}
+	r.SetMaxMessageSize(8 << 20)
+	if r.MaxMessageSize() != 8<<20 || r.maxBuffered != 16<<20 {
+		t.Fatalf("limits after raise: %d, %d", r.MaxMessageSize(), r.maxBuffered)
+	}
+	msgs, err := readSplit(t, r, big, func() int { return 10000 })
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("after raising the limit: %d messages, %v", len(msgs), err)
+	}
+	checkHeld(t, r)
+}
+
+func TestReaderHalfSentMessageHoldsWhatArrived(t *testing.T) {
+	// A message declared 8 MiB - 1 of which half arrived holds about half,
+	// never the declared length.
+	const length = 8<<20 - 1
+	h := Header{CSID: 6, TypeID: TypeVideo, StreamID: 1, Length: length}
+	full := AppendMessage(AppendSetChunkSize(nil, 65536), h, make([]byte, length), 65536)
+	r := NewReader(ReaderConfig{})
+	for _, sent := range []int{1000, 100 << 10, 1 << 20, 4 << 20, 6<<20 + 12345} {
+		r = NewReader(ReaderConfig{})
+		part := full[:sent]
+		for len(part) > 0 {
+			n, m, err := r.Read(part)
+			if err != nil || m != nil && m.TypeID != TypeSetChunkSize {
+				t.Fatalf("read: %v %v", m, err)
+			}
+			if n == 0 {
+				break
+			}
+			part = part[n:]
+		}
+		have := r.buffered
+		if held := r.Held(); held > 2*have+minGrow || held > have+maxGrowStep {
+			t.Errorf("%d bytes of the message arrived: %d held", have, held)
+		}
+		checkHeld(t, r)
+	}
+}
+
+func TestReaderDropsBigBufferAfterItsMessage(t *testing.T) {
+	// A big message's buffer goes once the message has been handed out;
+	// a small one is kept for the next message (no allocation per message).
+	hBig := Header{CSID: 6, TypeID: TypeVideo, StreamID: 1}
+	hSmall := Header{CSID: 4, TypeID: TypeAudio, StreamID: 1}
+	b := AppendSetChunkSize(nil, 4096)
+	b = AppendMessage(b, hBig, payloadOf(300000, 1), 4096)
+	b = AppendMessage(b, hSmall, payloadOf(1000, 2), 4096)
+	r := NewReader(ReaderConfig{})
+	msgs, err := readSplit(t, r, b, func() int { return len(b) })
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("%d messages, %v", len(msgs), err)
+	}
+	checkHeld(t, r)
+	if r.stream(6).buf != nil || cap(r.stream(4).buf) != 1000 || r.Held() > retainCap {
+		t.Fatalf("held %d after the big message was handed out", r.Held())
 	}
 }

@@ -33,6 +33,8 @@ type Config struct {
 	MaxConnections   int           `mapstructure:"max_connections"`
 	ChunkSize        int           `mapstructure:"chunk_size"`
 	MaxMessageSize   ByteSize      `mapstructure:"max_message_size"`
+	MaxCommandSize   ByteSize      `mapstructure:"max_command_size"`   // limit before a connection publishes
+	MaxInflightBytes ByteSize      `mapstructure:"max_inflight_bytes"` // reassembly memory of all client connections
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
 	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
 	Capacity         Capacity      `mapstructure:"capacity"`

@@ -75,6 +75,8 @@ func TestDefault(t *testing.T) {
 		MaxConnections:   10000,
 		ChunkSize:        4096,
 		MaxMessageSize:   8 * conf.MiB,
+		MaxCommandSize:   64 * conf.KiB,
+		MaxInflightBytes: 256 * conf.MiB,
 		HandshakeTimeout: 10 * time.Second,
 		IdleTimeout:      30 * time.Second,
 		Capacity:         conf.Capacity{Redirect: []string{}},
@@ -463,6 +465,7 @@ func TestTopLevelLayering(t *testing.T) {
 		}
 		c := mustParse(t, f, data)
 		if !reflect.DeepEqual(c, &conf.Config{Listen: d.Listen, MaxConnections: d.MaxConnections, ChunkSize: 4096, MaxMessageSize: d.MaxMessageSize,
+			MaxCommandSize: d.MaxCommandSize, MaxInflightBytes: d.MaxInflightBytes,
 			HandshakeTimeout: d.HandshakeTimeout, IdleTimeout: d.IdleTimeout, Capacity: d.Capacity, Log: conf.Log{Level: "info", Format: "text"}, Vhosts: d.Vhosts}) {
 			t.Errorf("%s: empty document: %s", f, dump(c))
 		}
@@ -489,6 +492,8 @@ func TestValidation(t *testing.T) {
 		{"max_message_size low", "max_message_size: 1000", "max_message_size: must be between 1KiB and 64MiB, got 1000B"},
 		{"max_message_size high", "max_message_size: 65MiB", "max_message_size: must be between 1KiB and 64MiB, got 65MiB"},
 		{"max_message_size unit", "max_message_size: 8XB", `max_message_size: invalid size "8XB"`},
+		{"max_command_size low", "max_command_size: 100", "max_command_size: must be between 1KiB and 64MiB, got 100B"},
+		{"max_inflight_bytes low", "max_inflight_bytes: 1MiB", "max_inflight_bytes: must be at least max_message_size (8MiB), got 1MiB"},
 		{"handshake_timeout zero", "handshake_timeout: 0s", "handshake_timeout: must be positive, got 0s"},
 		{"handshake_timeout negative", "handshake_timeout: -1s", "handshake_timeout: must be positive, got -1s"},
 		{"handshake_timeout no unit", "handshake_timeout: 10", "handshake_timeout: must be a duration with a unit"},

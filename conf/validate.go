@@ -49,6 +49,12 @@ func validateTop(p *problems, c *Config) {
 	if c.MaxMessageSize < minMessageSize || c.MaxMessageSize > maxMessageSize {
 		p.add("max_message_size", "must be between %v and %v, got %v", minMessageSize, maxMessageSize, c.MaxMessageSize)
 	}
+	if c.MaxCommandSize < minMessageSize || c.MaxCommandSize > maxMessageSize {
+		p.add("max_command_size", "must be between %v and %v, got %v", minMessageSize, maxMessageSize, c.MaxCommandSize)
+	}
+	if c.MaxInflightBytes < c.MaxMessageSize {
+		p.add("max_inflight_bytes", "must be at least max_message_size (%v), got %v", c.MaxMessageSize, c.MaxInflightBytes)
+	}
 	if c.HandshakeTimeout <= 0 {
 		p.add("handshake_timeout", "must be positive, got %v", c.HandshakeTimeout)
 	}

@@ -168,15 +168,7 @@ func TestHEVCEnhancedRTMPPassesThrough(t *testing.T) {
 		}
 	}
 	// A player joining now gets the sequence header and the GOP unchanged.
-	player, err := bench.Dial(s.url("live/hevc"), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer player.Close()
-	if err := player.Play(); err != nil {
-		t.Fatal(err)
-	}
-	_ = player.SetDeadline(time.Now().Add(10 * time.Second))
+	player := playClient(t, s.url("live/hevc"), 10*time.Second)
 	var got [][]byte
 	for len(got) < 4 {
 		msg, err := player.ReadMessage()

@@ -234,13 +234,21 @@ func publishTee(t *testing.T, seconds int, urls ...string) *process {
 		"-f", "tee", strings.Join(outs, "|"))
 }
 
+// failoverCluster starts two origins that both carry live/stream (one
+// ffmpeg publishing to both for a minute) and an edge in front of them.
+func failoverCluster(t *testing.T, stream string) (o1, o2, edge *server) {
+	t.Helper()
+	o1 = startServer(t, originConfig)
+	o2 = startServer(t, originConfig)
+	edge = startServer(t, edgeConfig("", o1.addr, o2.addr))
+	publishTee(t, 60, o1.url("live/"+stream), o2.url("live/"+stream))
+	probeUntil(t, o1.url("live/"+stream), hasAV)
+	probeUntil(t, o2.url("live/"+stream), hasAV)
+	return o1, o2, edge
+}
+
 func TestEdgeFailoverKeepsPlayers(t *testing.T) {
-	o1 := startServer(t, originConfig)
-	o2 := startServer(t, originConfig)
-	edge := startServer(t, edgeConfig("", o1.addr, o2.addr))
-	publishTee(t, 60, o1.url("live/fo"), o2.url("live/fo"))
-	probeUntil(t, o1.url("live/fo"), hasAV)
-	probeUntil(t, o2.url("live/fo"), hasAV)
+	o1, o2, edge := failoverCluster(t, "fo")
 	base := countPlays(o2.log.String(), "fo")
 
 	const players = 20
@@ -491,15 +499,7 @@ vhosts:
   other.example.com: {}
 `)
 	edge := startServer(t, edgeConfig("", origin.addr))
-	c, err := bench.Dial(edge.url("live/refused"), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Play(); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := playClient(t, edge.url("live/refused"), 10*time.Second)
 	for {
 		msg, err := c.ReadMessage()
 		if err != nil {

@@ -185,14 +185,30 @@ func (s *server) waitLog(substr string, timeout time.Duration) bool {
 }
 
 // rssKB returns the server's resident set size in KiB.
-func (s *server) rssKB() int {
+func (s *server) rssKB() int { return s.statusKB("VmRSS:") }
+
+// peakRSSKB returns the server's peak resident set size in KiB.
+func (s *server) peakRSSKB() int { return s.statusKB("VmHWM:") }
+
+// fds returns the number of the server's open file descriptors.
+func (s *server) fds() int {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.pid()))
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+// statusKB returns a field (such as "VmRSS:") of the server's
+// /proc/PID/status in KiB.
+func (s *server) statusKB(field string) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.pid()))
 	if err != nil {
 		return 0
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == field {
 			n, _ := strconv.Atoi(f[1])
 			return n
 		}
@@ -337,4 +353,20 @@ func expectServerClose(t testing.TB, c *bench.Client, msg string) {
 			return
 		}
 	}
+}
+
+// playClient plays url with the Go client, reading for at most timeout; the
+// client closes when the test ends.
+func playClient(t testing.TB, url string, timeout time.Duration) *bench.Client {
+	t.Helper()
+	c, err := bench.Dial(url, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Play(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	return c
 }

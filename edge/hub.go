@@ -226,7 +226,14 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 	if m.Kind == KindVideo {
 		h.hasVideo.Store(true)
 	}
-	hdr := chunk.Header{CSID: MediaCSID(typeID), Timestamp: ts, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
+	// onMetaData reaches players with timestamp 0, first or mid-stream, as
+	// nginx-rtmp sends it: ffmpeg's FLV demuxer reads script data with a
+	// non-zero timestamp as a data stream (a phantom "text" stream).
+	wireTS := ts
+	if m.Kind == KindData && m.SeqHeader {
+		wireTS = 0
+	}
+	hdr := chunk.Header{CSID: MediaCSID(typeID), Timestamp: wireTS, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
 	data := h.slab.Alloc(chunk.WireSize(hdr, len(payload), h.opts.ChunkSize))
 	data = chunk.AppendMessage(data[:0], hdr, payload, h.opts.ChunkSize)
 	if m.SeqHeader {

@@ -84,13 +84,20 @@ func readBack(t *testing.T, chunkSize int, data ...[]byte) []chunk.Message {
 	return out
 }
 
-func TestHubServesHeadersAndGOP(t *testing.T) {
-	r := NewRegistry()
-	h := r.Acquire(Key{"v", "live", "s"}, Options{ChunkSize: 128, GopCache: true, GopCacheMaxBytes: 1 << 20})
+// publishedHub returns a hub of stream name (chunk size 128, GOP cache on)
+// and its publisher.
+func publishedHub(t *testing.T, name string) (*Hub, any) {
+	t.Helper()
+	h := NewRegistry().Acquire(Key{"v", "live", name}, Options{ChunkSize: 128, GopCache: true, GopCacheMaxBytes: 1 << 20})
 	pub := new(int)
 	if err := h.Publish(pub); err != nil {
 		t.Fatal(err)
 	}
+	return h, pub
+}
+
+func TestHubServesHeadersAndGOP(t *testing.T) {
+	h, pub := publishedHub(t, "s")
 	if err := h.Publish(new(int)); !errors.Is(err, ErrStreamBusy) {
 		t.Fatalf("second publish: %v", err)
 	}
@@ -242,5 +249,49 @@ func BenchmarkHubAppend(b *testing.B) {
 			continue
 		}
 		_ = h.Append(pub, chunk.TypeVideo, i*33, frame)
+	}
+}
+
+// TestHubMetadataHasTimestampZero checks that onMetaData reaches players
+// with timestamp 0 whatever the publisher stamped it with, at join and
+// when it changes mid-stream, while other data messages keep theirs.
+func TestHubMetadataHasTimestampZero(t *testing.T) {
+	h, pub := publishedHub(t, "m")
+	cue := []byte{0x02, 0x00, 0x0a, 'o', 'n', 'C', 'u', 'e', 'P', 'o', 'i', 'n', 't', 0x05}
+	update := append(append([]byte{}, metaBody...), 0x05)
+	for _, m := range []struct {
+		typeID  uint8
+		ts      uint32
+		payload []byte
+	}{
+		{chunk.TypeDataAMF0, 1700, metaBody},
+		{chunk.TypeVideo, 1700, avcSeq},
+		{chunk.TypeVideo, 1700, avcKey},
+		{chunk.TypeDataAMF0, 5000, update},
+		{chunk.TypeDataAMF0, 5040, cue},
+	} {
+		if err := h.Append(pub, m.typeID, m.ts, m.payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var s Snapshot
+	h.Snapshot(0, &s)
+	headers := readBack(t, 128, s.Headers...)
+	if len(headers) != 2 || headers[0].TypeID != chunk.TypeDataAMF0 || headers[0].Timestamp != 0 {
+		t.Fatalf("join headers: %+v, want metadata with timestamp 0 first", headers)
+	}
+	var data [][]byte
+	for _, p := range s.Packets {
+		data = append(data, p.Data)
+	}
+	msgs := readBack(t, 128, data...)
+	var got []uint32
+	for _, m := range msgs {
+		if m.TypeID == chunk.TypeDataAMF0 {
+			got = append(got, m.Timestamp)
+		}
+	}
+	if len(got) != 3 || got[0] != 0 || got[1] != 0 || got[2] != 5040 {
+		t.Fatalf("data message timestamps %v, want [0 0 5040] (metadata 0, onCuePoint its own)", got)
 	}
 }

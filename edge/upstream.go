@@ -37,6 +37,9 @@ type UpstreamConfig struct {
 	Extra     amf.Object // more properties for the connect command object (e.g. pageUrl)
 	Upnode    amf.Object // debug_upnode: sent as the connect's 4th argument when not nil
 	ChunkSize int        // our outgoing chunk size (publish)
+	// MaxMessageSize is the largest message accepted from the origin (0:
+	// the chunk reader's default, 8 MiB).
+	MaxMessageSize int
 }
 
 // UpstreamError is an origin's refusal.
@@ -102,7 +105,7 @@ func NewUpstream(cfg UpstreamConfig) *Upstream {
 	return &Upstream{
 		cfg: cfg,
 		hs:  chunk.NewClientHandshake(true),
-		rd:  chunk.NewReader(chunk.ReaderConfig{}),
+		rd:  chunk.NewReader(chunk.ReaderConfig{MaxMessageSize: cfg.MaxMessageSize}),
 		wr:  chunk.NewWriter(chunk.DefaultChunkSize),
 	}
 }

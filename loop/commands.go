@@ -258,6 +258,13 @@ func (ss *session) onPublish(txn float64, args []any) error {
 	return nil
 }
 
+// becomePublisher gives the session the publisher role and lets it send
+// messages up to max_message_size (until now: max_command_size).
+func (ss *session) becomePublisher() {
+	ss.role.Store(int32(rolePublisher))
+	ss.rd.SetMaxMessageSize(int(ss.srv.cfg.MaxMessageSize))
+}
+
 // startPublish makes the session the stream's publisher (or forwards it).
 func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
@@ -265,7 +272,7 @@ func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 		// An edge forwards the publish; the origin's answer is the client's.
 		ss.key = key
 		ss.lastMedia.Store(time.Now().UnixNano())
-		ss.role.Store(int32(rolePublisher))
+		ss.becomePublisher()
 		ss.srv.startForward(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})
 		ss.log.Info("publish forwarding", "vhost", key.Vhost, "app", key.App, "stream", name)
 		return
@@ -279,7 +286,7 @@ func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 	}
 	ss.key, ss.hub = key, hub
 	ss.lastMedia.Store(time.Now().UnixNano())
-	ss.role.Store(int32(rolePublisher))
+	ss.becomePublisher()
 	ss.write(chunk.AppendUserControl(ss.out[:0], chunk.EventStreamBegin, edge.StreamID))
 	ss.sendStatus("status", "NetStream.Publish.Start", fmt.Sprintf("%s is now published.", name))
 	ss.log.Info("publish start", "vhost", key.Vhost, "app", key.App, "stream", name)

@@ -188,6 +188,8 @@ func (ing *ingester) connectLocked() {
 		App:    t.app,
 		Stream: t.stream,
 		Upnode: ing.srv.upnode(t.vhost, ing.srv.localAddr()),
+		// The upstream receives media: it keeps max_message_size.
+		MaxMessageSize: int(ing.srv.cfg.MaxMessageSize),
 	})
 	var o *outbound
 	up.OnMedia = func(typeID uint8, ts uint32, payload []byte) error {

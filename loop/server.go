@@ -49,6 +49,10 @@ type Server struct {
 	loops     int   // event loops
 	paceBurst int64 // bytes one loop's slot of paced writes may carry
 
+	inflight       atomic.Int64 // bytes held by client connections' chunk readers (max_inflight_bytes)
+	reclaimMu      sync.Mutex   // one reclaim scan at a time
+	reclaimScratch []holder     // guarded by reclaimMu
+
 	players      atomic.Int64 // playing sessions, all streams
 	refusedPlays atomic.Int64 // plays refused or redirected for capacity
 

@@ -61,6 +61,12 @@ type session struct {
 	protocolErr bool   // closed because the peer sent something invalid
 	connected   atomic.Bool
 
+	// Reassembly memory of this connection in the server's
+	// max_inflight_bytes accounting: held is written on the loop and read
+	// by whichever loop reclaims; doomed marks a connection chosen to close.
+	held   atomic.Int64
+	doomed atomic.Bool
+
 	vhostPtr   atomic.Pointer[conf.Vhost]
 	app        string
 	tcURL      string
@@ -108,12 +114,12 @@ func (ss *session) setReason(r string) {
 }
 
 // consume handles the bytes that arrived and returns how many it used.
-func (ss *session) consume(buf []byte) (int, error) {
+func (ss *session) consume(buf []byte) (used int, err error) {
 	ss.lastRead.Store(time.Now().UnixNano())
 	if ss.suspended {
+		ss.account(len(buf)) // what arrives meanwhile waits in gnet's buffer
 		return 0, nil
 	}
-	used := 0
 	if ss.hs != nil {
 		n, out, done, err := ss.hs.Feed(buf)
 		used += n
@@ -129,12 +135,23 @@ func (ss *session) consume(buf []byte) (int, error) {
 		}
 		ss.log.Debug("handshake done", "complex", ss.hs.Complex())
 		ss.hs = nil
-		ss.rd = chunk.NewReader(chunk.ReaderConfig{MaxMessageSize: int(ss.srv.cfg.MaxMessageSize)})
+		// Until it publishes, a connection only sends commands.
+		ss.rd = chunk.NewReader(chunk.ReaderConfig{MaxMessageSize: int(min(ss.srv.cfg.MaxCommandSize, ss.srv.cfg.MaxMessageSize))})
 	}
-	for !ss.closing && !ss.suspended {
+	// What stays unread (a partial chunk, up to one message) sits in gnet's
+	// buffer: it counts as held too.
+	defer func() { ss.account(len(buf) - used) }()
+	for !ss.closing && !ss.suspended && !ss.doomed.Load() {
 		n, msg, err := ss.rd.Read(buf[used:])
 		used += n
 		if err != nil {
+			if errors.Is(err, chunk.ErrMessageTooLong) {
+				limit := "max_message_size"
+				if role(ss.role.Load()) != rolePublisher {
+					limit = "max_command_size, the limit before publish"
+				}
+				return used, fmt.Errorf("chunk stream (%s): %w", limit, err)
+			}
 			return used, fmt.Errorf("chunk stream: %w", err)
 		}
 		if msg == nil {
@@ -284,6 +301,7 @@ func (ss *session) vhostSnapshot() *conf.Vhost {
 // close releases what the session holds and logs its summary line.
 func (ss *session) close(err error) {
 	ss.gone = true
+	ss.srv.inflight.Add(-ss.held.Swap(0))
 	r := ss.endRole(false)
 	reason := "client closed"
 	if p := ss.reason.Load(); p != nil {

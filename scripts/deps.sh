@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the server and its tests need on Debian: Go modules, and
 # with --test ffmpeg/ffprobe, rtmpdump, nginx and its RTMP module
-# (libnginx-mod-rtmp, for the interop tests) from apt when they are missing.
+# (libnginx-mod-rtmp, for the interop tests) and GStreamer (gst-launch-1.0
+# with flvmux, rtmp2sink and the librtmp-based rtmpsink, for the publisher
+# tests) from apt when they are missing.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -20,6 +22,11 @@ nginx_bin_missing=0
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || nginx_bin_missing=1
 [ "$nginx_bin_missing" -eq 1 ] && missing+=(nginx)
 [ -f "$nginx_rtmp_module" ] || missing+=(libnginx-mod-rtmp)
+if ! command -v gst-launch-1.0 >/dev/null 2>&1 || ! command -v gst-inspect-1.0 >/dev/null 2>&1 ||
+	! gst-inspect-1.0 rtmp2sink >/dev/null 2>&1 || ! gst-inspect-1.0 rtmpsink >/dev/null 2>&1 ||
+	! gst-inspect-1.0 flvmux >/dev/null 2>&1; then
+	missing+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+fi
 
 if [ "${1:-}" = "--test" ] && [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
