@@ -52,6 +52,10 @@ type Capacity struct {
 	MaxPlayers int      `mapstructure:"max_players"` // 0: no limit
 	MaxEgress  BitRate  `mapstructure:"max_egress"`  // 0: no limit
 	Redirect   []string `mapstructure:"redirect"`    // sibling edges (host:port) refused players are sent to
+	// Link is the rate of the box's uplink, which paced merged writes are
+	// sized for; PaceBurst is the link time one slot's burst may take.
+	Link      BitRate       `mapstructure:"link"`
+	PaceBurst time.Duration `mapstructure:"pace_burst"`
 }
 
 // Log configures logging.

@@ -67,6 +67,12 @@ func validateTop(p *problems, c *Config) {
 	if c.Capacity.MaxEgress < 0 {
 		p.add("capacity"+keyDelim+"max_egress", "must not be negative (0: no limit), got %v", c.Capacity.MaxEgress)
 	}
+	if c.Capacity.Link <= 0 {
+		p.add("capacity"+keyDelim+"link", "must be positive, got %v", c.Capacity.Link)
+	}
+	if c.Capacity.PaceBurst < time.Millisecond || c.Capacity.PaceBurst > time.Second {
+		p.add("capacity"+keyDelim+"pace_burst", "must be between 1ms and 1s, got %v", c.Capacity.PaceBurst)
+	}
 	for i, r := range c.Capacity.Redirect {
 		n, err := normalizeOrigin(r)
 		if err != nil {

@@ -16,19 +16,17 @@ import (
 // Pacing: with merged writes, a group spreads its players over slots of the
 // window, so that every player still gets one write per window but the
 // loop's egress leaves in bursts that the link drains in about
-// paceBurstTime, instead of one burst per window, however bursty the input
+// capacity.pace_burst, instead of one burst per window, however bursty the input
 // (an edge's origin merges its writes too). Each slot costs the loop a
 // wake-up (a timer, an eventfd write and a thread switch, about as much as
 // a hundred player writes), so a group uses as few slots as keep its
 // bursts within that bound: one for a handful of players, more as its
 // players and bit rate grow.
 const (
-	minSliceMs    = 5                     // shortest slot
-	maxSlices     = 64                    // most slots in a window (a bit mask)
-	paceBurstTime = 80 * time.Millisecond // link time one slot's burst of a whole server may take
-	defaultLink   = 1_000_000_000         // link rate assumed (bits/s) when capacity.max_egress is not set
-	repaceEvery   = time.Second           // how often a group reconsiders its slot count
-	retryDelay    = 10 * time.Millisecond // a player whose write was cut short is retried this soon
+	minSliceMs  = 5                     // shortest slot
+	maxSlices   = 64                    // most slots in a window (a bit mask)
+	repaceEvery = time.Second           // how often a group reconsiders its slot count
+	retryDelay  = 10 * time.Millisecond // a player whose write was cut short is retried this soon
 )
 
 // Bounds on what a player's own requests may queue (ping responses, acks,
@@ -67,6 +65,7 @@ type player struct {
 	cursor      uint64   // next packet to hand the kernel
 	pending     [][]byte // sent before the packet at cursor: the rest of a partly sent write
 	seq         int      // join order in the group: the player's slot is seq modulo the group's slot count
+	lastWrite   int64    // unix ms of the last write the kernel took some of
 	due         bool     // write at the next flush whatever the slot (joined, resumed, write cut short)
 	needHeaders bool     // send metadata and sequence headers before the next media
 	waitKey     bool     // skip media until a keyframe
@@ -204,9 +203,17 @@ func (g *group) Run(context.Context) error {
 	return nil
 }
 
-// isDue reports whether p is written by a flush of the slots in mask.
-func (p *player) isDue(mask uint64, slices int) bool {
-	return !p.gone && !p.closing && !p.paused && (p.due || mask&(1<<(p.seq%slices)) != 0)
+// isDue reports whether p is written by a flush at nowMs of the slots in
+// mask: at its slot, or, if it took all it was offered, as soon as a
+// window passed since its last write (media that missed its slot by a
+// little, as input bursts drift against the slots, does not wait a whole
+// window more).
+func (g *group) isDue(p *player, mask uint64, nowMs int64) bool {
+	if p.gone || p.closing || p.paused {
+		return false
+	}
+	overdue := g.window > 0 && p.drained && nowMs-p.lastWrite >= int64(g.window)
+	return p.due || mask&(1<<(p.seq%g.slices)) != 0 || overdue
 }
 
 // dueSlots returns the slots whose time came since the last flush, as a
@@ -236,10 +243,11 @@ func (g *group) flush(now time.Time) {
 	}
 	g.repace(now)
 	mask := g.dueSlots(now)
+	nowMs := now.UnixMilli()
 	g.retry = false
 	from := edge.NoNeed
 	for _, p := range g.players {
-		if p.isDue(mask, g.slices) {
+		if g.isDue(p, mask, nowMs) {
 			from = min(from, p.cursor)
 		}
 	}
@@ -250,7 +258,7 @@ func (g *group) flush(now time.Time) {
 		// gone) until it ends, so the loop below never meets a hole.
 		g.flushing = true
 		for _, p := range g.players {
-			if p.isDue(mask, g.slices) {
+			if g.isDue(p, mask, nowMs) {
 				g.writePlayer(p, s, now)
 			}
 		}
@@ -389,6 +397,7 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 	p.ss.bytesOut.Add(uint64(n))
 	if n > 0 {
 		p.ss.waitingFor.Store(0)
+		p.lastWrite = now.UnixMilli()
 	}
 
 	// Keep what the kernel did not take: the rest of the buffer it stopped
@@ -490,7 +499,7 @@ func (s *Server) join(ss *session, v *conf.Vhost) {
 	cursor, waitKey := ss.hub.Join()
 	p := &player{
 		ss: ss, group: g, fd: ss.c.Fd(), cursor: cursor, waitKey: waitKey, needHeaders: true,
-		due: true, drained: true, seq: g.nextSeq,
+		due: true, drained: true, seq: g.nextSeq, lastWrite: time.Now().UnixMilli(),
 	}
 	g.nextSeq++
 	p.limitUnsent(ss.hub.BitRate())

@@ -395,3 +395,97 @@ func BenchmarkFanOut(b *testing.B) {
 		})
 	}
 }
+
+// A group uses as few slots as keep one slot's burst within the budget.
+func TestSlicesForBoundsTheBurstOfASlot(t *testing.T) {
+	for _, c := range []struct {
+		players int
+		bitRate int64
+		window  uint32
+		burst   int64
+		want    int
+	}{
+		{1, 1_000_000, 350, 1 << 20, 1},       // 44 KB a window: one slot
+		{100, 1_000_000, 350, 1 << 20, 5},     // 4.4 MB: five slots of 1 MiB
+		{400, 1_160_000, 350, 1_250_000, 17},  // 20.3 MB
+		{10_000, 8_000_000, 350, 1 << 20, 64}, // more than the most slots
+		{10_000, 8_000_000, 100, 1 << 20, 20}, // slots of at least 5 ms
+		{500, 1_000_000, 350, 0, 64},          // no budget: the most slots
+		{0, 1_000_000, 350, 1 << 20, 1},       // no players
+		{500, 0, 350, 1 << 20, 1},             // bit rate not known yet
+	} {
+		if got := slicesFor(c.players, c.bitRate, c.window, c.burst); got != c.want {
+			t.Errorf("slicesFor(%d players, %d bit/s, %d ms, %d B) = %d, want %d", c.players, c.bitRate, c.window, c.burst, got, c.want)
+		}
+	}
+}
+
+// A player whose write the kernel cut short, but who took something, is
+// written again at the next flush, before its slot comes round; one that
+// took nothing waits for its slot.
+func TestCutShortWritesAreRetriedBeforeTheSlot(t *testing.T) {
+	ft := newFanoutTest(t, 2, 350*time.Millisecond, 5*time.Second, 10*time.Second)
+	ft.srv.paceBurst = 1 // the most slots: the two players are in different ones
+	slow, stuck := ft.conns[0], ft.conns[1]
+	_ = unix.SetsockoptInt(slow.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<10)
+	_ = unix.SetsockoptInt(stuck.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<10)
+	_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+	for i := range 10 {
+		ft.frame(t, i)
+	}
+	now := time.Now()
+	ft.g.flush(now) // the joiners' first write: more than either socket takes
+	ps, pk := ft.g.players[0], ft.g.players[1]
+	if ps.drained || pk.drained || !ps.due || !ft.g.retry {
+		t.Fatalf("after a cut-short first write: drained %v/%v, due %v, retry %v", ps.drained, pk.drained, ps.due, ft.g.retry)
+	}
+	// The slow player reads; the stuck one does not.
+	got := slow.read(t)
+	for range 50 {
+		now = now.Add(retryDelay)
+		ft.g.flush(now)
+		n := slow.read(t)
+		got += n
+		if ps.drained {
+			break
+		}
+		if n == 0 {
+			t.Fatalf("a retry of the slow player wrote nothing (due %v)", ps.due)
+		}
+	}
+	if !ps.drained {
+		t.Fatal("the slow player never caught up through retries")
+	}
+	if pk.due {
+		t.Fatal("the stuck player, which took nothing more, is still retried at every flush")
+	}
+	if got < 10*len(interFrame) {
+		t.Fatalf("the slow player got %d bytes", got)
+	}
+}
+
+// A player that took everything and got nothing at its slot (the media came
+// just after) is written as soon as a window has passed since its last
+// write, not a window later.
+func TestPlayerThatMissedItsSlotIsWrittenWhenAWindowPassed(t *testing.T) {
+	ft := newFanoutTest(t, 1, 350*time.Millisecond, 5*time.Second, 10*time.Second)
+	c := ft.conns[0]
+	_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+	ft.frame(t, 0)
+	start := time.UnixMilli(time.Now().UnixMilli() / 350 * 350)
+	ft.g.flush(start)
+	c.read(t)
+	p := ft.g.players[0]
+	p.lastWrite = start.UnixMilli()
+	// Its slot comes round with nothing new: nothing is written.
+	ft.g.flush(start.Add(350 * time.Millisecond))
+	if c.read(t) != 0 {
+		t.Fatal("written with nothing new")
+	}
+	// Media comes 20 ms after the slot: the next flush writes it.
+	ft.frame(t, 1)
+	ft.g.flush(start.Add(370 * time.Millisecond))
+	if c.read(t) == 0 {
+		t.Fatal("media that missed the slot waits for the next window")
+	}
+}

@@ -65,10 +65,7 @@ type Server struct {
 // New returns a server for cfg that logs to log.
 func New(cfg *conf.Config, log *slog.Logger) *Server {
 	loops := runtime.GOMAXPROCS(0)
-	link := int64(cfg.Capacity.MaxEgress)
-	if link <= 0 {
-		link = defaultLink
-	}
+	link := int64(cfg.Capacity.Link)
 	return &Server{
 		cfg:       cfg,
 		log:       log,
@@ -77,7 +74,7 @@ func New(cfg *conf.Config, log *slog.Logger) *Server {
 		groups:    make(map[groupKey]*group),
 		loopIdx:   make(map[gnet.EventLoop]int),
 		loops:     loops,
-		paceBurst: link / 8 * int64(paceBurstTime/time.Millisecond) / 1000 / int64(loops),
+		paceBurst: link / 8 * cfg.Capacity.PaceBurst.Microseconds() / 1_000_000 / int64(loops),
 
 		serverID:  fmt.Sprintf("%x", time.Now().UnixNano()),
 		ingesters: make(map[*edge.Hub]*ingester),
