@@ -79,7 +79,7 @@ func TestDefault(t *testing.T) {
 		MaxInflightBytes: 256 * conf.MiB,
 		HandshakeTimeout: 10 * time.Second,
 		IdleTimeout:      30 * time.Second,
-		Capacity:         conf.Capacity{Redirect: []string{}, Link: 1_000_000_000, PaceBurst: 20 * time.Millisecond},
+		Capacity:         conf.Capacity{Redirect: []string{}, Link: 1_000_000_000, PaceBurst: 80 * time.Millisecond},
 		Log:              conf.Log{Level: "info", Format: "text"},
 		Vhosts:           map[string]*conf.Vhost{conf.DefaultVhost: ptr(wantDefaultVhost(conf.DefaultVhost))},
 		Source:           "embedded default",
