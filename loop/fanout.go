@@ -154,7 +154,23 @@ func (g *group) repace(now time.Time) {
 	g.slices = n
 	g.slice = max(int64(g.window)/int64(n), 1)
 	g.phase = int64(g.srv.loopIndex(g.key.loop)) * g.slice / int64(max(g.srv.loops, 1))
-	g.slotPos = (now.UnixMilli()+g.phase)/g.slice - 1 // the slot now starting is written by this flush
+	g.slotPos = g.slotAt(now.UnixMilli()) - 1 // the slot now starting is written by this flush
+}
+
+// slotAt numbers the slot wall-clock millisecond ms falls in. A window is
+// cut into exactly g.slices slots (of g.slice or g.slice+1 ms), so the
+// slots come round once per window, in step with input that an origin
+// merges at the same window.
+func (g *group) slotAt(ms int64) int64 {
+	t, w, n := ms+g.phase, int64(g.window), int64(g.slices)
+	return t/w*n + t%w*n/w
+}
+
+// untilNextSlot returns the milliseconds from ms to the start of the next slot.
+func (g *group) untilNextSlot(ms int64) int64 {
+	t, w, n := ms+g.phase, int64(g.window), int64(g.slices)
+	k := t%w*n/w + 1 // the next slot in this window (n: the next window's first)
+	return max(t/w*w+(k*w+n-1)/n-t, 1)
 }
 
 // Wake makes sure a flush comes. With merged writes, paced flushes run
@@ -223,7 +239,7 @@ func (g *group) dueSlots(now time.Time) uint64 {
 	if g.window == 0 {
 		return 1
 	}
-	pos := (now.UnixMilli() + g.phase) / g.slice
+	pos := g.slotAt(now.UnixMilli())
 	var mask uint64
 	if d := pos - g.slotPos; all || d >= int64(g.slices) || d < 0 {
 		mask = 1<<g.slices - 1
@@ -269,7 +285,7 @@ func (g *group) flush(now time.Time) {
 		// Players have media waiting: wake at the next slot, or sooner to
 		// go on with writes the kernel cut short.
 		g.paced.Store(true)
-		d := time.Duration(g.slice-(now.UnixMilli()+g.phase)%g.slice) * time.Millisecond
+		d := time.Duration(g.untilNextSlot(now.UnixMilli())) * time.Millisecond
 		if g.retry {
 			d = min(d, retryDelay)
 		}

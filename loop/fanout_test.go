@@ -320,11 +320,13 @@ func TestPacedWritesSpreadPlayersOverTheWindow(t *testing.T) {
 		t.Fatal("a paced flush was armed with every player served")
 	}
 	writes := make([]int, players)
+	now := start
 	for i := 1; i <= 3*ft.g.slices; i++ {
 		if i%3 == 1 { // media about as fast as real time
 			ft.frame(t, 30+i/3)
 		}
-		ft.g.flush(start.Add(time.Duration(int64(i)*ft.g.slice) * time.Millisecond))
+		now = now.Add(time.Duration(ft.g.untilNextSlot(now.UnixMilli())) * time.Millisecond)
+		ft.g.flush(now)
 		busy := 0
 		for j, c := range ft.conns {
 			if c.read(t) > 0 {
