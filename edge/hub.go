@@ -85,6 +85,13 @@ const (
 	keepPackets   = 64      // packets kept behind the head for players that fall a little behind
 	keepBytes     = 1 << 20 // and at most this many bytes of them outside the GOP
 	continuityGap = 40      // ms between the last packet of a publisher and the first of the next
+	// A publisher's timestamp more than maxBackStep before the stream's
+	// newest or more than maxForwardStep after it is a discontinuity (an
+	// encoder restart, a jump by 2^31): the stream continues from its
+	// newest timestamp, as across publishers. Audio and video interleave
+	// well within these; a wrap around 2^32 is a small step forward.
+	maxBackStep    = 1000  // ms
+	maxForwardStep = 10000 // ms
 )
 
 // Hub is one stream. Its methods are safe for concurrent use.
@@ -297,13 +304,15 @@ func (h *Hub) AddPlayers(n int) { h.players.Add(int64(n)) }
 func (h *Hub) Players() int { return int(h.players.Load()) }
 
 // mapTimestampLocked shifts a publisher's timestamp so that the stream
-// players see continues from the previous publisher's last timestamp.
+// players see continues from the previous publisher's last timestamp, and
+// across a publisher's own discontinuities.
 func (h *Hub) mapTimestampLocked(ts uint32) uint32 {
-	if h.needOffset {
+	out := ts + h.tsOffset
+	if d := int32(out - h.lastTS); h.needOffset || h.haveLast && (d < -maxBackStep || d > maxForwardStep) {
 		h.tsOffset = h.lastTS + continuityGap - ts
 		h.needOffset = false
+		out = ts + h.tsOffset
 	}
-	out := ts + h.tsOffset
 	if !h.haveLast || int32(out-h.lastTS) > 0 {
 		h.lastTS = out
 		h.haveLast = true

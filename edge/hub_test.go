@@ -295,3 +295,40 @@ func TestHubMetadataHasTimestampZero(t *testing.T) {
 		t.Fatalf("data message timestamps %v, want [0 0 5040] (metadata 0, onCuePoint its own)", got)
 	}
 }
+
+// A publisher's timestamps that go back, jump by 2^31 or more than 10 s
+// reach players as one timeline going forward; a wrap around 2^32 and
+// audio a little behind video pass as they are.
+func TestHubTimestampsContinueAcrossDiscontinuities(t *testing.T) {
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096})
+	pub := new(int)
+	_ = h.Publish(pub)
+	var sent []uint32
+	for _, start := range []uint32{5000, 0, 1<<31 + 500, 1<<32 - 100, 60000, 600} {
+		for i := range uint32(5) {
+			sent = append(sent, start+i*40)
+		}
+	}
+	for _, ts := range sent {
+		_ = h.Append(pub, chunk.TypeVideo, ts, avcInter)
+		_ = h.Append(pub, chunk.TypeAudio, ts-300, []byte{0xaf, 1, 2})
+	}
+	var s Snapshot
+	h.Snapshot(0, &s)
+	var video []uint32
+	for _, p := range s.Packets {
+		if p.Kind == KindVideo {
+			video = append(video, p.Timestamp)
+		}
+	}
+	for i := 1; i < len(video); i++ {
+		d := int32(video[i] - video[i-1])
+		if d <= 0 || d > 1000 {
+			t.Fatalf("video %d: timestamp %d after %d (sent %d after %d)", i, video[i], video[i-1], sent[i], sent[i-1])
+		}
+	}
+	// The wrap: 1<<32 - 100 + 80 is followed by 1<<32 - 100 + 120 = 20.
+	if video[len(video)-1]-video[0] >= 1<<31 {
+		t.Fatalf("timeline from %d to %d", video[0], video[len(video)-1])
+	}
+}
