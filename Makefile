@@ -34,6 +34,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./amf
 	$(GO) test -run=NONE -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./chunk
 	$(GO) test -run=NONE -fuzz=FuzzServerHandshake -fuzztime=$(FUZZTIME) ./chunk
+	$(GO) test -run=NONE -fuzz=FuzzSession -fuzztime=$(FUZZTIME) ./loop
 
 ## bench-micro: micro-benchmarks of the hot path (allocations reported)
 bench-micro:

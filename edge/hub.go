@@ -85,6 +85,16 @@ const (
 	keepPackets   = 64      // packets kept behind the head for players that fall a little behind
 	keepBytes     = 1 << 20 // and at most this many bytes of them outside the GOP
 	continuityGap = 40      // ms between the last packet of a publisher and the first of the next
+	// A publisher's audio or video timestamp more than maxBackStep before
+	// the previous one of the same kind or more than maxForwardStep after
+	// it is a discontinuity (an encoder restart, a jump by 2^31): the
+	// stream continues from its newest timestamp, as across publishers.
+	// Each kind is compared with itself, so audio and video may be offset
+	// by any amount; when one jumps, the other's next jump is taken as the
+	// same discontinuity, which keeps their offset. A wrap around 2^32 is
+	// a small step forward.
+	maxBackStep    = 1000  // ms
+	maxForwardStep = 10000 // ms
 )
 
 // Hub is one stream. Its methods are safe for concurrent use.
@@ -106,6 +116,9 @@ type Hub struct {
 	needOffset bool
 	lastTS     uint32
 	haveLast   bool
+	rawLast    [2]uint32 // the publisher's last audio and video timestamps, to spot its jumps
+	rawSeen    [2]bool
+	rawFollow  [2]bool // the other kind jumped: this one's next jump is the same discontinuity
 
 	ring       []Packet
 	head, tail uint64
@@ -155,7 +168,7 @@ func (h *Hub) Publish(owner any) error {
 		return ErrStreamBusy
 	}
 	h.publisher = owner
-	h.needOffset = h.haveLast
+	h.needOffset, h.rawSeen, h.rawFollow = h.haveLast, [2]bool{}, [2]bool{}
 	h.pushControlLocked(h.notifyPublish)
 	h.mu.Unlock()
 	h.wake(0, KindControl, true)
@@ -221,7 +234,7 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 		}
 		*slot = append((*slot)[:0:0], payload...)
 	}
-	ts = h.mapTimestampLocked(ts)
+	ts = h.mapTimestampLocked(m.Kind, ts)
 	h.measureLocked(ts, len(payload))
 	if m.Kind == KindVideo {
 		h.hasVideo.Store(true)
@@ -267,7 +280,7 @@ func (h *Hub) Restart(owner any) {
 	if h.publisher != owner {
 		return
 	}
-	h.needOffset = h.haveLast
+	h.needOffset, h.rawSeen, h.rawFollow = h.haveLast, [2]bool{}, [2]bool{}
 	h.hasGop = false
 	h.gopBytes = 0
 }
@@ -296,12 +309,24 @@ func (h *Hub) AddPlayers(n int) { h.players.Add(int64(n)) }
 // Players returns the number of players of the stream.
 func (h *Hub) Players() int { return int(h.players.Load()) }
 
-// mapTimestampLocked shifts a publisher's timestamp so that the stream
-// players see continues from the previous publisher's last timestamp.
-func (h *Hub) mapTimestampLocked(ts uint32) uint32 {
-	if h.needOffset {
+// mapTimestampLocked shifts a publisher's timestamp (of a message of kind)
+// so that the stream players see continues from the previous publisher's
+// last timestamp, and across a publisher's own discontinuities.
+func (h *Hub) mapTimestampLocked(kind Kind, ts uint32) uint32 {
+	jump, follow := false, false
+	k := kind - KindAudio
+	if kind == KindAudio || kind == KindVideo {
+		if d := int32(ts - h.rawLast[k]); h.rawSeen[k] && (d < -maxBackStep || d > maxForwardStep) {
+			jump, follow = true, h.rawFollow[k]
+		}
+		h.rawLast[k], h.rawSeen[k], h.rawFollow[k] = ts, true, false
+	}
+	if h.needOffset || jump && !follow && h.haveLast {
 		h.tsOffset = h.lastTS + continuityGap - ts
 		h.needOffset = false
+		if jump {
+			h.rawFollow[1-k] = h.rawSeen[1-k]
+		}
 	}
 	out := ts + h.tsOffset
 	if !h.haveLast || int32(out-h.lastTS) > 0 {

@@ -295,3 +295,74 @@ func TestHubMetadataHasTimestampZero(t *testing.T) {
 		t.Fatalf("data message timestamps %v, want [0 0 5040] (metadata 0, onCuePoint its own)", got)
 	}
 }
+
+// A publisher's timestamps that go back, jump by 2^31 or more than 10 s
+// reach players as one timeline going forward; a wrap around 2^32 and
+// audio behind video pass as they are.
+func TestHubTimestampsContinueAcrossDiscontinuities(t *testing.T) {
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096})
+	pub := new(int)
+	_ = h.Publish(pub)
+	var sent []uint32
+	for _, start := range []uint32{5000, 0, 1<<31 + 500, 1<<32 - 100, 60000, 600} {
+		for i := range uint32(5) {
+			sent = append(sent, start+i*40)
+		}
+	}
+	for _, ts := range sent {
+		_ = h.Append(pub, chunk.TypeVideo, ts, avcInter)
+		_ = h.Append(pub, chunk.TypeAudio, ts-3000, []byte{0xaf, 1, 2})
+	}
+	var s Snapshot
+	h.Snapshot(0, &s)
+	var video, audio []uint32
+	for _, p := range s.Packets {
+		switch p.Kind {
+		case KindVideo:
+			video = append(video, p.Timestamp)
+		case KindAudio:
+			audio = append(audio, p.Timestamp)
+		}
+	}
+	for i := 1; i < len(video); i++ {
+		for kind, ts := range map[string][]uint32{"video": video, "audio": audio} {
+			if d := int32(ts[i] - ts[i-1]); d <= 0 || d > 1000 {
+				t.Fatalf("%s %d: timestamp %d after %d (sent %d after %d)", kind, i, ts[i], ts[i-1], sent[i], sent[i-1])
+			}
+		}
+		if video[i]-audio[i] != 3000 { // the publisher's offset stays
+			t.Fatalf("packet pair %d: video %d, audio %d", i, video[i], audio[i])
+		}
+	}
+	// The wrap: 1<<32 - 100 + 80 is followed by 1<<32 - 100 + 120 = 20.
+	if video[len(video)-1]-video[0] >= 1<<31 {
+		t.Fatalf("timeline from %d to %d", video[0], video[len(video)-1])
+	}
+}
+
+// Audio seconds away from video is no discontinuity: each kind is
+// compared with itself, and the timestamps pass unchanged.
+func TestHubKeepsAnAudioVideoOffset(t *testing.T) {
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096})
+	pub := new(int)
+	_ = h.Publish(pub)
+	for i := range uint32(25) { // 50 packets: the hub keeps them all
+		_ = h.Append(pub, chunk.TypeVideo, 10000+i*40, avcInter)
+		_ = h.Append(pub, chunk.TypeAudio, 2000+i*40, []byte{0xaf, 1, 2})
+	}
+	var s Snapshot
+	h.Snapshot(0, &s)
+	next := map[Kind]uint32{KindVideo: 10000, KindAudio: 2000}
+	for i, p := range s.Packets {
+		if p.Kind != KindAudio && p.Kind != KindVideo {
+			continue
+		}
+		if p.Timestamp != next[p.Kind] {
+			t.Fatalf("packet %d (kind %d): timestamp %d, want %d", i, p.Kind, p.Timestamp, next[p.Kind])
+		}
+		next[p.Kind] += 40
+	}
+	if next[KindVideo] != 11000 || next[KindAudio] != 3000 {
+		t.Fatalf("packets missing: %v", next)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rtmpedge/rtmpedge/amf"
 	"github.com/rtmpedge/rtmpedge/chunk"
@@ -117,11 +119,18 @@ func (ss *session) onConnect(txn float64, vals []any) error {
 	if !ok {
 		return fmt.Errorf("connect: command object is %T", vals[2])
 	}
-	t, err := parseConnect(obj.String("tcUrl"), obj.String("app"))
+	var t target
+	err := checkNames("tcUrl", obj.String("tcUrl"), "app", obj.String("app"), "pageUrl", obj.String("pageUrl"))
+	if err == nil {
+		t, err = parseConnect(obj.String("tcUrl"), obj.String("app"))
+	}
+	if err == nil {
+		err = checkNames("vhost", t.vhost) // as the query decodes it
+	}
 	if err != nil {
+		// Bad input: answered, then closed with a WARN line.
 		ss.sendCommand(0, "_error", txn, nil, statusObject("error", "NetConnection.Connect.Rejected", err.Error()))
-		ss.fail("connect rejected: " + err.Error())
-		return nil
+		return fmt.Errorf("connect: %w", err)
 	}
 	v := ss.srv.cfg.Vhost(t.vhost)
 	if v == nil {
@@ -215,6 +224,37 @@ func asObject(v any) (amf.Object, bool) {
 	return nil, false
 }
 
+// maxNameBytes bounds the names a client sends (tcUrl, app, stream name,
+// each with its query): every log line and hook request of the connection
+// carries them. Tokens in queries fit; 64 KiB names do not.
+const maxNameBytes = 4096
+
+// checkNames returns why one of the client's names (pairs of what it is
+// and its value) cannot be used: longer than maxNameBytes, not UTF-8 (a
+// hook's JSON would get U+FFFD instead, so two names would look the same
+// to it), or with control characters (newlines, NUL, escapes), which no
+// client needs and hooks, scripts and log readers should not have to
+// defend against. Path-like and markup-like names are names like any
+// other: the server never uses them as paths, and hooks get them exactly,
+// JSON-escaped.
+func checkNames(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		what, s := pairs[i], pairs[i+1]
+		if len(s) > maxNameBytes {
+			return fmt.Errorf("%s is %d bytes long, over the limit of %d", what, len(s), maxNameBytes)
+		}
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%s %q is not valid UTF-8", what, s)
+		}
+		for _, r := range s {
+			if unicode.IsControl(r) {
+				return fmt.Errorf("%s %q contains the control character %U", what, s, r)
+			}
+		}
+	}
+	return nil
+}
+
 // streamArg returns the stream name argument of publish or play.
 func streamArg(cmd string, args []any) (string, error) {
 	if len(args) == 0 {
@@ -223,6 +263,9 @@ func streamArg(cmd string, args []any) (string, error) {
 	name, ok := args[0].(string)
 	if !ok {
 		return "", fmt.Errorf("%s: stream name is %T", cmd, args[0])
+	}
+	if err := checkNames("stream name", name); err != nil {
+		return "", fmt.Errorf("%s: %w", cmd, err)
 	}
 	return name, nil
 }
@@ -233,6 +276,7 @@ func (ss *session) onPublish(txn float64, args []any) error {
 	}
 	raw, err := streamArg("publish", args)
 	if err != nil {
+		ss.sendStatus("error", "NetStream.Publish.BadName", err.Error())
 		return err
 	}
 	name, _ := splitQuery(raw)
@@ -298,6 +342,7 @@ func (ss *session) onPlay(txn float64, args []any) error {
 	}
 	raw, err := streamArg("play", args)
 	if err != nil {
+		ss.sendStatus("error", "NetStream.Play.StreamNotFound", err.Error())
 		return err
 	}
 	name, _ := splitQuery(raw)
