@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rtmpedge/rtmpedge/chunk"
+	"github.com/rtmpedge/rtmpedge/flv"
 	"github.com/rtmpedge/rtmpedge/pool"
 )
 
@@ -33,10 +34,44 @@ func (k Key) String() string { return k.Vhost + "/" + k.App + "/" + k.Stream }
 // server's outgoing chunk size. Data is immutable and shared by every
 // player; the garbage collector reclaims it.
 type Packet struct {
-	Data      []byte
+	Data []byte // the message chunked for RTMP players
+	// Tag is what HTTP-FLV players get around the message's payload: a
+	// WebSocket frame header (WSHead bytes), the FLV tag header and the
+	// PreviousTagSize trailer. Nil for notifications, which are RTMP only.
+	Tag       []byte
+	Len       uint32 // payload length
+	WSHead    uint8  // length of the WebSocket frame header at the start of Tag
+	Body      uint8  // offset of the payload's first byte in Data (the first chunk's header)
+	Cont      uint8  // header size of each continuation chunk in Data
 	Timestamp uint32
 	Kind      Kind
 	Keyframe  bool
+}
+
+// AppendFLV appends the packet as an FLV tag to iov, as slices of the
+// shared buffers: the tag header (inside a WebSocket binary frame when
+// ws), the payload as the bodies of its RTMP chunks, and the
+// PreviousTagSize. chunkSize is the hub's. A notification appends nothing.
+func (p *Packet) AppendFLV(iov [][]byte, chunkSize int, ws bool) [][]byte {
+	if p.Tag == nil {
+		return iov
+	}
+	head := int(p.WSHead)
+	if ws {
+		head = 0
+	}
+	mid := int(p.WSHead) + flv.TagHeaderSize
+	iov = append(iov, p.Tag[head:mid])
+	d, rest := p.Data[p.Body:], int(p.Len)
+	for rest > 0 {
+		n := min(rest, chunkSize)
+		iov = append(iov, d[:n])
+		rest -= n
+		if rest > 0 {
+			d = d[n+int(p.Cont):]
+		}
+	}
+	return append(iov, p.Tag[mid:])
 }
 
 // Options configure a hub when it is created.
@@ -70,7 +105,7 @@ const NoNeed = ^uint64(0)
 // Snapshot is what a fan-out writer copies out of a hub under its lock:
 // the current headers and the packets from a cursor to the head.
 type Snapshot struct {
-	Headers  [][]byte // onMetaData, video and audio sequence headers, as present
+	Headers  []Packet // onMetaData, video and audio sequence headers, as present
 	Packets  []Packet // packets with sequence numbers Start..Head-1
 	Start    uint64
 	Head     uint64
@@ -106,7 +141,7 @@ type Hub struct {
 	publisher any
 	slab      *pool.Slab
 
-	meta, videoSeq, audioSeq []byte    // chunked, as players get them
+	meta, videoSeq, audioSeq Packet    // as players get them
 	rawHeaders               [3][]byte // payloads of meta, video and audio headers, to spot repeats
 	hasVideo                 atomic.Bool
 
@@ -191,7 +226,7 @@ func (h *Hub) Unpublish(owner any) {
 		return
 	}
 	h.publisher = nil
-	h.meta, h.videoSeq, h.audioSeq = nil, nil, nil
+	h.meta, h.videoSeq, h.audioSeq = Packet{}, Packet{}, Packet{}
 	h.rawHeaders = [3][]byte{}
 	h.hasGop = false
 	h.gopBytes = 0
@@ -246,17 +281,16 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 	if m.Kind == KindData && m.SeqHeader {
 		wireTS = 0
 	}
-	hdr := chunk.Header{CSID: MediaCSID(typeID), Timestamp: wireTS, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
-	data := h.slab.Alloc(chunk.WireSize(hdr, len(payload), h.opts.ChunkSize))
-	data = chunk.AppendMessage(data[:0], hdr, payload, h.opts.ChunkSize)
+	pkt := h.packLocked(typeID, wireTS, payload)
+	pkt.Timestamp, pkt.Kind, pkt.Keyframe = ts, m.Kind, m.Keyframe
 	if m.SeqHeader {
 		switch m.Kind {
 		case KindVideo:
-			h.videoSeq = data
+			h.videoSeq = pkt
 		case KindAudio:
-			h.audioSeq = data
+			h.audioSeq = pkt
 		case KindData:
-			h.meta = data
+			h.meta = pkt
 		}
 	}
 	if m.Keyframe && h.opts.GopCache {
@@ -264,10 +298,29 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 		h.gopStart = h.head
 		h.gopBytes = 0
 	}
-	h.pushLocked(Packet{Data: data, Timestamp: ts, Kind: m.Kind, Keyframe: m.Keyframe})
+	h.pushLocked(pkt)
 	h.mu.Unlock()
 	h.wake(ts, m.Kind, m.SeqHeader)
 	return nil
+}
+
+// packLocked copies payload once into the slab as RTMP chunks, and lays
+// the few bytes FLV players get around it beside them.
+func (h *Hub) packLocked(typeID uint8, wireTS uint32, payload []byte) Packet {
+	hdr := chunk.Header{CSID: MediaCSID(typeID), Timestamp: wireTS, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
+	data := h.slab.Alloc(chunk.WireSize(hdr, len(payload), h.opts.ChunkSize))
+	data = chunk.AppendMessage(data[:0], hdr, payload, h.opts.ChunkSize)
+	frame := flv.TagHeaderSize + len(payload) + flv.TrailerSize
+	ws := flv.WebSocketHeaderSize(frame)
+	tag := h.slab.Alloc(ws + flv.TagHeaderSize + flv.TrailerSize)[:0]
+	tag = flv.AppendWebSocketHeader(tag, flv.OpBinary, frame)
+	tag = flv.AppendTagHeader(tag, typeID, len(payload), wireTS)
+	tag = flv.AppendTrailer(tag, len(payload))
+	cont := 1 // basic header of a media chunk stream id (< 64)
+	if wireTS >= 0xFFFFFF {
+		cont += 4 // continuation chunks repeat the extended timestamp
+	}
+	return Packet{Data: data, Tag: tag, Len: uint32(len(payload)), WSHead: uint8(ws), Body: uint8(cont + 11), Cont: uint8(cont)}
 }
 
 // Restart starts a new epoch of the same publisher, as when an edge's
@@ -436,9 +489,9 @@ func (h *Hub) Snapshot(from uint64, s *Snapshot) {
 	s.Headers = s.Headers[:0]
 	s.Packets = s.Packets[:0]
 	h.mu.Lock()
-	for _, b := range [][]byte{h.meta, h.videoSeq, h.audioSeq} {
-		if b != nil {
-			s.Headers = append(s.Headers, b)
+	for _, p := range [...]*Packet{&h.meta, &h.videoSeq, &h.audioSeq} {
+		if p.Data != nil {
+			s.Headers = append(s.Headers, *p)
 		}
 	}
 	if from < h.tail {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/rtmpedge/rtmpedge/chunk"
+	"github.com/rtmpedge/rtmpedge/flv"
 )
 
 // Test payloads in FLV tag body form.
@@ -130,7 +131,7 @@ func TestHubServesHeadersAndGOP(t *testing.T) {
 	if !s.Packets[0].Keyframe || s.Packets[0].Kind != KindVideo {
 		t.Fatalf("GOP does not start at the keyframe: %+v", s.Packets[0])
 	}
-	msgs := readBack(t, 128, append(s.Headers, s.Packets[0].Data, s.Packets[1].Data, s.Packets[2].Data)...)
+	msgs := readBack(t, 128, append(dataOf(s.Headers), s.Packets[0].Data, s.Packets[1].Data, s.Packets[2].Data)...)
 	if len(msgs) != 6 {
 		t.Fatalf("read back %d messages, want 6", len(msgs))
 	}
@@ -276,7 +277,7 @@ func TestHubMetadataHasTimestampZero(t *testing.T) {
 	}
 	var s Snapshot
 	h.Snapshot(0, &s)
-	headers := readBack(t, 128, s.Headers...)
+	headers := readBack(t, 128, dataOf(s.Headers)...)
 	if len(headers) != 2 || headers[0].TypeID != chunk.TypeDataAMF0 || headers[0].Timestamp != 0 {
 		t.Fatalf("join headers: %+v, want metadata with timestamp 0 first", headers)
 	}
@@ -364,5 +365,56 @@ func TestHubKeepsAnAudioVideoOffset(t *testing.T) {
 	}
 	if next[KindVideo] != 11000 || next[KindAudio] != 3000 {
 		t.Fatalf("packets missing: %v", next)
+	}
+}
+
+// dataOf returns the RTMP bytes of packets.
+func dataOf(pkts []Packet) [][]byte {
+	var out [][]byte
+	for _, p := range pkts {
+		out = append(out, p.Data)
+	}
+	return out
+}
+
+// Every packet's FLV view is the FLV tag of its message: the header, the
+// payload taken out of the RTMP chunks (however many), the trailer; and
+// the same inside a WebSocket frame.
+func TestPacketFLVView(t *testing.T) {
+	for _, c := range []struct {
+		chunkSize int
+		size      int
+		ts        uint32
+	}{{128, 100, 40}, {128, 128, 40}, {128, 1000, 0x7FFFFF}, {4096, 20000, 33}, {128, 300, 0x1000000}, {4096, 70000, 5}} {
+		h := newHub(Key{Vhost: "v", App: "a", Stream: "s"}, Options{ChunkSize: c.chunkSize})
+		pub := new(int)
+		if err := h.Publish(pub); err != nil {
+			t.Fatal(err)
+		}
+		payload := make([]byte, c.size)
+		payload[0] = 0x27 // an AVC inter frame
+		for i := 1; i < len(payload); i++ {
+			payload[i] = byte(i * 7)
+		}
+		_ = h.Append(pub, chunk.TypeVideo, c.ts-40, []byte{0x17, 0, 0, 0, 0, 1, 0x64})
+		if err := h.Append(pub, chunk.TypeVideo, c.ts, payload); err != nil {
+			t.Fatal(err)
+		}
+		var s Snapshot
+		h.Snapshot(0, &s)
+		p := s.Packets[len(s.Packets)-1]
+		if (c.ts >= 0xFFFFFF) != (p.Timestamp >= 0xFFFFFF) {
+			t.Fatalf("timestamp %d became %d: the extended timestamp case is not exercised", c.ts, p.Timestamp)
+		}
+		want := flv.AppendTagHeader(nil, flv.TagVideo, c.size, p.Timestamp)
+		want = append(want, payload...)
+		want = flv.AppendTrailer(want, c.size)
+		if got := bytes.Join(p.AppendFLV(nil, c.chunkSize, false), nil); !bytes.Equal(got, want) {
+			t.Fatalf("chunk size %d, %d bytes at %d: FLV view differs (len %d, want %d)", c.chunkSize, c.size, c.ts, len(got), len(want))
+		}
+		ws := flv.AppendWebSocketHeader(nil, flv.OpBinary, len(want))
+		if got := bytes.Join(p.AppendFLV(nil, c.chunkSize, true), nil); !bytes.Equal(got, append(ws, want...)) {
+			t.Fatalf("chunk size %d, %d bytes: WebSocket view differs", c.chunkSize, c.size)
+		}
 	}
 }

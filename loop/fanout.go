@@ -47,6 +47,15 @@ func hubOptions(chunkSize int, v *conf.Vhost) edge.Options {
 	}
 }
 
+// format is the wire format a player reads.
+type format uint8
+
+const (
+	formatRTMP      format = iota
+	formatFLV              // HTTP-FLV: FLV tags
+	formatWebSocket        // WebSocket-FLV: each FLV tag in a binary frame
+)
+
 // groupKey names the players of one stream on one event loop.
 type groupKey struct {
 	hub  *edge.Hub
@@ -61,6 +70,7 @@ type player struct {
 	ss          *session
 	group       *group
 	fd          int
+	format      format   // what the player reads: RTMP chunks, FLV or WebSocket-FLV
 	lowat       int      // the socket's TCP_NOTSENT_LOWAT: most unsent bytes the kernel holds for it
 	cursor      uint64   // next packet to hand the kernel
 	pending     [][]byte // sent before the packet at cursor: the rest of a partly sent write
@@ -107,6 +117,7 @@ type group struct {
 	retry    bool      // a write of this flush was cut short but made progress
 	snap     edge.Snapshot
 	iov      [][]byte
+	starts   []int
 	vecs     []unix.Iovec
 }
 
@@ -388,19 +399,24 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 		}
 		for j := range skipped {
 			if skipped[j].Kind == edge.KindControl {
-				iov = append(iov, skipped[j].Data)
+				iov = g.appendPacket(iov, p, &skipped[j])
 			}
 		}
 	}
 	if p.needHeaders && len(pkts) > 0 {
-		iov = append(iov, s.Headers...)
+		for j := range s.Headers {
+			iov = g.appendPacket(iov, p, &s.Headers[j])
+		}
 		p.needHeaders = false
 	}
 	first := s.Head - uint64(len(pkts)) // sequence number of pkts[0]
 	extras := len(iov)
+	starts := g.starts[:0] // where each packet's buffers start in iov
 	for i := range pkts {
-		iov = append(iov, pkts[i].Data)
+		starts = append(starts, len(iov))
+		iov = g.appendPacket(iov, p, &pkts[i])
 	}
+	g.starts = starts
 	defer func() { clear(iov); g.iov = iov[:0] }()
 
 	n, err := writevSocket(p.fd, iov, &g.vecs)
@@ -417,7 +433,8 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 	}
 
 	// Keep what the kernel did not take: the rest of the buffer it stopped
-	// in, the extras after it, and the packets from the cursor on.
+	// in, the rest of the packet (or of the extras) it belongs to, and the
+	// packets after it, from the cursor on.
 	i, off := 0, n
 	for i < len(iov) && off >= len(iov[i]) {
 		off -= len(iov[i])
@@ -432,9 +449,18 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 		p.pending = append(p.pending, iov[i+1:extras]...)
 		p.cursor = first
 	default:
-		p.cursor = first + uint64(i-extras)
-		if off > 0 {
+		k := len(starts) - 1 // the packet iov[i] belongs to
+		for starts[k] > i {
+			k--
+		}
+		p.cursor = first + uint64(k)
+		if i > starts[k] || off > 0 {
+			end := len(iov)
+			if k+1 < len(starts) {
+				end = starts[k+1]
+			}
 			p.pending = append(p.pending, iov[i][off:])
+			p.pending = append(p.pending, iov[i+1:end]...)
 			p.cursor++
 		}
 	}
@@ -468,6 +494,19 @@ func (p *player) limitUnsent(bitRate int64) {
 	if err := unix.SetsockoptInt(p.fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, want); err == nil {
 		p.lowat = want
 	}
+}
+
+// appendPacket appends what p gets of pkt to iov: the RTMP chunks, or the
+// FLV tag (in a WebSocket frame for WebSocket players) made of slices of
+// the same shared buffers. FLV players get no RTMP notifications.
+func (g *group) appendPacket(iov [][]byte, p *player, pkt *edge.Packet) [][]byte {
+	switch p.format {
+	case formatFLV:
+		return pkt.AppendFLV(iov, g.key.hub.ChunkSize(), false)
+	case formatWebSocket:
+		return pkt.AppendFLV(iov, g.key.hub.ChunkSize(), true)
+	}
+	return append(iov, pkt.Data)
 }
 
 // queueControl queues b (a control or command message for the player) behind

@@ -491,3 +491,75 @@ func TestPlayerThatMissedItsSlotIsWrittenWhenAWindowPassed(t *testing.T) {
 		t.Fatal("media that missed the slot waits for the next window")
 	}
 }
+
+// An FLV player that reads slowly gets every message as a whole FLV tag, in
+// order, whatever writes the kernel cut short in the middle of a tag: its
+// backlog is slices of the shared chunks, as for RTMP players.
+func TestSlowFLVPlayerGetsWholeTags(t *testing.T) {
+	for _, f := range []format{formatFLV, formatWebSocket} {
+		ft := newFanoutTest(t, 1, 0, 5*time.Second, 10*time.Second)
+		slow := ft.conns[0]
+		ft.g.players[0].format = f
+		_ = unix.SetsockoptInt(slow.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<10)
+		_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+		ft.hub.Notify(chunk.AppendUserControl(nil, chunk.EventStreamBegin, 1)) // RTMP only: FLV players skip it
+		var got []byte
+		buf := make([]byte, 3000)
+		now := time.Now()
+		for i := 0; i < 50; i++ {
+			ft.frame(t, i)
+			ft.g.flush(now)
+			if n, _ := unix.Read(slow.peer, buf); n > 0 {
+				got = append(got, buf[:n]...)
+			}
+		}
+		p := ft.g.players[0]
+		for range 10000 {
+			ft.g.flush(now)
+			n, _ := unix.Read(slow.peer, buf)
+			if n <= 0 && len(p.pending) == 0 && p.cursor == ft.g.snap.Head {
+				break
+			}
+			got = append(got, buf[:max(n, 0)]...)
+		}
+		videos, audios := 0, 0
+		for len(got) > 0 {
+			if f == formatWebSocket {
+				if got[0] != 0x82 {
+					t.Fatalf("format %d: frame starts with %#x", f, got[0])
+				}
+				n, hl := int(got[1]), 2
+				switch n {
+				case 126:
+					n, hl = int(got[2])<<8|int(got[3]), 4
+				case 127:
+					t.Fatal("64-bit frame length for a small tag")
+				}
+				if n != 11+(int(got[hl+1])<<16|int(got[hl+2])<<8|int(got[hl+3]))+4 {
+					t.Fatalf("frame of %d bytes does not hold exactly one tag", n)
+				}
+				got = got[hl:]
+			}
+			if len(got) < 15 {
+				t.Fatalf("format %d: %d stray bytes", f, len(got))
+			}
+			size := int(got[1])<<16 | int(got[2])<<8 | int(got[3])
+			prev := int(got[11+size])<<24 | int(got[12+size])<<16 | int(got[13+size])<<8 | int(got[14+size])
+			if prev != 11+size {
+				t.Fatalf("format %d: tag of %d bytes has PreviousTagSize %d", f, size, prev)
+			}
+			switch got[0] {
+			case 9:
+				videos++
+			case 8:
+				audios++
+			default:
+				t.Fatalf("format %d: tag type %d", f, got[0])
+			}
+			got = got[15+size:]
+		}
+		if videos != 51 || audios != 50 { // the sequence header and 50 frames
+			t.Fatalf("format %d: got %d video and %d audio tags, want 51 and 50", f, videos, audios)
+		}
+	}
+}

@@ -1,0 +1,48 @@
+package flv
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestHeaderFlags(t *testing.T) {
+	for _, c := range []struct {
+		audio, video bool
+		flags        byte
+	}{{true, true, 5}, {true, false, 4}, {false, true, 1}, {false, false, 0}} {
+		h := AppendHeader(nil, c.audio, c.video)
+		want := []byte{'F', 'L', 'V', 1, c.flags, 0, 0, 0, 9, 0, 0, 0, 0}
+		if !bytes.Equal(h, want) || len(h) != HeaderSize {
+			t.Errorf("audio %v video %v: % x, want % x", c.audio, c.video, h, want)
+		}
+	}
+}
+
+func TestTagHeaderAndTrailer(t *testing.T) {
+	h := AppendTagHeader(nil, TagVideo, 0x012345, 0x89ABCDEF)
+	want := []byte{9, 0x01, 0x23, 0x45, 0xAB, 0xCD, 0xEF, 0x89, 0, 0, 0}
+	if !bytes.Equal(h, want) {
+		t.Fatalf("tag header % x, want % x", h, want)
+	}
+	if tr := AppendTrailer(nil, 100); !bytes.Equal(tr, []byte{0, 0, 0, 111}) {
+		t.Fatalf("trailer % x", tr)
+	}
+}
+
+func TestWebSocketHeader(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want []byte
+	}{
+		{0, []byte{0x82, 0}},
+		{125, []byte{0x82, 125}},
+		{126, []byte{0x82, 126, 0, 126}},
+		{0xFFFF, []byte{0x82, 126, 0xFF, 0xFF}},
+		{0x10000, []byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
+	} {
+		h := AppendWebSocketHeader(nil, OpBinary, c.n)
+		if !bytes.Equal(h, c.want) || len(h) != WebSocketHeaderSize(c.n) {
+			t.Errorf("%d: % x, want % x (size %d)", c.n, h, c.want, WebSocketHeaderSize(c.n))
+		}
+	}
+}
