@@ -35,6 +35,8 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./chunk
 	$(GO) test -run=NONE -fuzz=FuzzServerHandshake -fuzztime=$(FUZZTIME) ./chunk
 	$(GO) test -run=NONE -fuzz=FuzzSession -fuzztime=$(FUZZTIME) ./loop
+	$(GO) test -run=NONE -fuzz=FuzzParseRequest -fuzztime=$(FUZZTIME) ./httpflv
+	$(GO) test -run=NONE -fuzz=FuzzParseFrame -fuzztime=$(FUZZTIME) ./httpflv
 
 ## bench-micro: micro-benchmarks of the hot path (allocations reported)
 bench-micro:
