@@ -38,6 +38,7 @@ type Config struct {
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
 	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
 	Capacity         Capacity      `mapstructure:"capacity"`
+	HTTP             HTTP          `mapstructure:"http"`
 	Log              Log           `mapstructure:"log"`
 	// Vhosts is keyed by lowercased name; it contains DefaultVhost when the
 	// file (or the embedded default) defines it.
@@ -56,6 +57,14 @@ type Capacity struct {
 	// sized for; PaceBurst is the link time one slot's burst may take.
 	Link      BitRate       `mapstructure:"link"`
 	PaceBurst time.Duration `mapstructure:"pace_burst"`
+}
+
+// HTTP configures HTTP-FLV and WebSocket-FLV players, served on the same
+// event loops as RTMP.
+type HTTP struct {
+	Listen        []string      `mapstructure:"listen"`         // host:port list; empty: no HTTP
+	HeaderTimeout time.Duration `mapstructure:"header_timeout"` // the request head must arrive within it
+	CORSOrigin    string        `mapstructure:"cors_origin"`    // Access-Control-Allow-Origin; empty: no CORS headers
 }
 
 // Log configures logging.

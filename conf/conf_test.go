@@ -80,6 +80,7 @@ func TestDefault(t *testing.T) {
 		HandshakeTimeout: 10 * time.Second,
 		IdleTimeout:      30 * time.Second,
 		Capacity:         conf.Capacity{Redirect: []string{}, Link: 1_000_000_000, PaceBurst: 80 * time.Millisecond},
+		HTTP:             conf.HTTP{Listen: []string{}, HeaderTimeout: 10 * time.Second, CORSOrigin: "*"},
 		Log:              conf.Log{Level: "info", Format: "text"},
 		Vhosts:           map[string]*conf.Vhost{conf.DefaultVhost: ptr(wantDefaultVhost(conf.DefaultVhost))},
 		Source:           "embedded default",
@@ -466,7 +467,7 @@ func TestTopLevelLayering(t *testing.T) {
 		c := mustParse(t, f, data)
 		if !reflect.DeepEqual(c, &conf.Config{Listen: d.Listen, MaxConnections: d.MaxConnections, ChunkSize: 4096, MaxMessageSize: d.MaxMessageSize,
 			MaxCommandSize: d.MaxCommandSize, MaxInflightBytes: d.MaxInflightBytes,
-			HandshakeTimeout: d.HandshakeTimeout, IdleTimeout: d.IdleTimeout, Capacity: d.Capacity, Log: conf.Log{Level: "info", Format: "text"}, Vhosts: d.Vhosts}) {
+			HandshakeTimeout: d.HandshakeTimeout, IdleTimeout: d.IdleTimeout, Capacity: d.Capacity, HTTP: d.HTTP, Log: conf.Log{Level: "info", Format: "text"}, Vhosts: d.Vhosts}) {
 			t.Errorf("%s: empty document: %s", f, dump(c))
 		}
 	}
@@ -511,6 +512,9 @@ func TestValidation(t *testing.T) {
 		{"vhost player_backlog as bytes", "vhosts: {a: {player_backlog: 4MiB}}", "vhosts::a::player_backlog: must be a duration such as 10s or 350ms, got \"4MiB\""},
 		{"max_egress unit", "capacity: {max_egress: 9Tbit}", "capacity::max_egress"},
 		{"link zero", "capacity: {link: 0}", "capacity::link: must be positive"},
+		{"http listen", "http: {listen: [\"127.0.0.1\"]}", "http::listen[0]: \"127.0.0.1\" is not a valid host:port"},
+		{"http port clash", "listen: [\"127.0.0.1:1935\"]\nhttp: {listen: [\"127.0.0.1:1935\"]}", "http::listen[0]: port 1935 is also an RTMP listen port"},
+		{"http header_timeout", "http: {header_timeout: 0s}", "http::header_timeout: must be positive"},
 		{"pace_burst short", "capacity: {pace_burst: 100us}", "capacity::pace_burst: must be between 1ms and 1s, got 100µs"},
 		{"pace_burst long", "capacity: {pace_burst: 2s}", "capacity::pace_burst: must be between 1ms and 1s, got 2s"},
 		{"max_players", "capacity: {max_players: -1}", "capacity::max_players: must not be negative"},

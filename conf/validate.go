@@ -40,6 +40,26 @@ func validateTop(p *problems, c *Config) {
 			p.add(fmt.Sprintf("listen[%d]", i), "%v", err)
 		}
 	}
+	rtmpPorts := map[string]bool{}
+	for _, addr := range c.Listen {
+		if _, port, err := net.SplitHostPort(addr); err == nil {
+			rtmpPorts[port] = true
+		}
+	}
+	for i, addr := range c.HTTP.Listen {
+		key := fmt.Sprintf("http%slisten[%d]", keyDelim, i)
+		if err := checkListen(addr); err != nil {
+			p.add(key, "%v", err)
+		} else if _, port, _ := net.SplitHostPort(addr); rtmpPorts[port] {
+			p.add(key, "port %s is also an RTMP listen port: HTTP and RTMP need ports of their own", port)
+		}
+	}
+	if c.HTTP.HeaderTimeout <= 0 {
+		p.add("http"+keyDelim+"header_timeout", "must be positive, got %v", c.HTTP.HeaderTimeout)
+	}
+	if strings.ContainsAny(c.HTTP.CORSOrigin, "\r\n") {
+		p.add("http"+keyDelim+"cors_origin", "must be one line, got %q", c.HTTP.CORSOrigin)
+	}
 	if c.MaxConnections < 1 {
 		p.add("max_connections", "must be at least 1, got %d", c.MaxConnections)
 	}

@@ -520,10 +520,10 @@ vhosts:
 }
 
 // TestExampleConfigs runs the cluster of the README from the example files
-// as they are (fixed ports 19350-19352): publish to the origin, play from
+// as they are (fixed ports 19350-19352, HTTP 18080-18082): publish to the origin, play from
 // the edge, kill the first origin while the second has the stream too.
 func TestExampleConfigs(t *testing.T) {
-	for _, addr := range []string{"127.0.0.1:19350", "127.0.0.1:19351", "127.0.0.1:19352"} {
+	for _, addr := range []string{"127.0.0.1:19350", "127.0.0.1:19351", "127.0.0.1:19352", "127.0.0.1:18080", "127.0.0.1:18081", "127.0.0.1:18082"} {
 		if l, err := net.Listen("tcp", addr); err != nil {
 			t.Fatalf("the example configs need %s free: %v", addr, err)
 		} else {
@@ -537,6 +537,11 @@ func TestExampleConfigs(t *testing.T) {
 	p := probeUntil(t, edge.url("live/example"), hasAV)
 	if codec, _, _, _ := p.stream("video"); codec != "h264" {
 		t.Errorf("edge video %s", codec)
+	}
+	for _, flvURL := range []string{"http://127.0.0.1:18080/live/example.flv", "http://127.0.0.1:18082/live/example.flv", "http://127.0.0.1:18081/live/example.flv"} {
+		if p := probeUntil(t, flvURL, hasAV); len(p.Streams) != 2 {
+			t.Errorf("%s: %+v", flvURL, p.Streams)
+		}
 	}
 	w := watch(t, edge.url("live/example"))
 	w.waitFrames(t, 25, 15*time.Second)

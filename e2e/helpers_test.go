@@ -75,11 +75,12 @@ func freePort(t testing.TB) int {
 
 // server is a running server process.
 type server struct {
-	t    testing.TB
-	cmd  *exec.Cmd
-	addr string
-	log  *syncBuffer
-	done chan struct{}
+	t        testing.TB
+	cmd      *exec.Cmd
+	addr     string
+	httpAddr string // with %HTTP% in the config: its HTTP-FLV listener
+	log      *syncBuffer
+	done     chan struct{}
 }
 
 // syncBuffer collects a process's output for assertions and failure logs.
@@ -112,11 +113,18 @@ func startServerBin(t testing.TB, bin, cfg string) *server {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg = strings.ReplaceAll(cfg, "%ADDR%", addr)
+	httpAddr := ""
+	if strings.Contains(cfg, "%HTTP%") {
+		httpAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		cfg = strings.ReplaceAll(cfg, "%HTTP%", httpAddr)
+	}
 	path := filepath.Join(t.TempDir(), "rtmpedge.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return startServerFile(t, bin, path, addr)
+	s := startServerFile(t, bin, path, addr)
+	s.httpAddr = httpAddr
+	return s
 }
 
 // startServerFile runs bin -c path; the config listens on addr.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rtmpedge/rtmpedge/chunk"
 	"github.com/rtmpedge/rtmpedge/flv"
+	"github.com/rtmpedge/rtmpedge/httpflv"
 	"github.com/rtmpedge/rtmpedge/pool"
 )
 
@@ -143,7 +144,7 @@ type Hub struct {
 
 	meta, videoSeq, audioSeq Packet    // as players get them
 	rawHeaders               [3][]byte // payloads of meta, video and audio headers, to spot repeats
-	hasVideo                 atomic.Bool
+	hasVideo, hasAudio       atomic.Bool
 
 	// Timestamps players see stay monotonic across publishers: each
 	// publish epoch is shifted to continue after the previous one.
@@ -273,6 +274,8 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 	h.measureLocked(ts, len(payload))
 	if m.Kind == KindVideo {
 		h.hasVideo.Store(true)
+	} else if m.Kind == KindAudio {
+		h.hasAudio.Store(true)
 	}
 	// onMetaData reaches players with timestamp 0, first or mid-stream, as
 	// nginx-rtmp sends it: ffmpeg's FLV demuxer reads script data with a
@@ -311,9 +314,9 @@ func (h *Hub) packLocked(typeID uint8, wireTS uint32, payload []byte) Packet {
 	data := h.slab.Alloc(chunk.WireSize(hdr, len(payload), h.opts.ChunkSize))
 	data = chunk.AppendMessage(data[:0], hdr, payload, h.opts.ChunkSize)
 	frame := flv.TagHeaderSize + len(payload) + flv.TrailerSize
-	ws := flv.WebSocketHeaderSize(frame)
+	ws := httpflv.FrameHeaderSize(frame)
 	tag := h.slab.Alloc(ws + flv.TagHeaderSize + flv.TrailerSize)[:0]
-	tag = flv.AppendWebSocketHeader(tag, flv.OpBinary, frame)
+	tag = httpflv.AppendFrameHeader(tag, httpflv.OpBinary, frame)
 	tag = flv.AppendTagHeader(tag, typeID, len(payload), wireTS)
 	tag = flv.AppendTrailer(tag, len(payload))
 	cont := 1 // basic header of a media chunk stream id (< 64)
@@ -572,3 +575,6 @@ func (h *Hub) ChunkSize() int { return h.opts.ChunkSize }
 
 // HasVideo reports whether the stream has carried video.
 func (h *Hub) HasVideo() bool { return h.hasVideo.Load() }
+
+// HasAudio reports whether the stream has carried audio.
+func (h *Hub) HasAudio() bool { return h.hasAudio.Load() }

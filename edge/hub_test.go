@@ -7,6 +7,7 @@ import (
 
 	"github.com/rtmpedge/rtmpedge/chunk"
 	"github.com/rtmpedge/rtmpedge/flv"
+	"github.com/rtmpedge/rtmpedge/httpflv"
 )
 
 // Test payloads in FLV tag body form.
@@ -412,7 +413,7 @@ func TestPacketFLVView(t *testing.T) {
 		if got := bytes.Join(p.AppendFLV(nil, c.chunkSize, false), nil); !bytes.Equal(got, want) {
 			t.Fatalf("chunk size %d, %d bytes at %d: FLV view differs (len %d, want %d)", c.chunkSize, c.size, c.ts, len(got), len(want))
 		}
-		ws := flv.AppendWebSocketHeader(nil, flv.OpBinary, len(want))
+		ws := httpflv.AppendFrameHeader(nil, httpflv.OpBinary, len(want))
 		if got := bytes.Join(p.AppendFLV(nil, c.chunkSize, true), nil); !bytes.Equal(got, append(ws, want...)) {
 			t.Fatalf("chunk size %d, %d bytes: WebSocket view differs", c.chunkSize, c.size)
 		}

@@ -1,6 +1,5 @@
 // Package flv writes the FLV container as HTTP-FLV players read it: the
-// file header and the header and trailer around each tag's data, and the
-// WebSocket frame header that carries a tag to WebSocket-FLV players. A
+// file header, and the header and trailer around each tag's data. A
 // tag's data is the RTMP message payload unchanged, so the server writes
 // only these few bytes per message and shares the payload with its RTMP
 // players.
@@ -20,9 +19,6 @@ const (
 	HeaderSize    = 13 // file header (9) and PreviousTagSize0 (4)
 	TagHeaderSize = 11
 	TrailerSize   = 4 // PreviousTagSize after each tag
-	// MaxWebSocketHeader is the largest WebSocket frame header a server
-	// sends (unmasked, 64-bit length).
-	MaxWebSocketHeader = 10
 )
 
 // AppendHeader appends the FLV file header (version 1, with the audio and
@@ -53,32 +49,3 @@ func AppendTagHeader(dst []byte, typ uint8, dataLen int, ts uint32) []byte {
 func AppendTrailer(dst []byte, dataLen int) []byte {
 	return binary.BigEndian.AppendUint32(dst, uint32(TagHeaderSize+dataLen))
 }
-
-// WebSocketHeaderSize returns the size of the header of a server frame
-// with payloadLen bytes.
-func WebSocketHeaderSize(payloadLen int) int {
-	switch {
-	case payloadLen < 126:
-		return 2
-	case payloadLen <= 0xFFFF:
-		return 4
-	}
-	return 10
-}
-
-// AppendWebSocketHeader appends the header of a final, unmasked WebSocket
-// frame (RFC 6455) with the given opcode and payloadLen bytes of payload,
-// as a server sends it.
-func AppendWebSocketHeader(dst []byte, opcode byte, payloadLen int) []byte {
-	b0 := 0x80 | opcode&0x0F
-	switch {
-	case payloadLen < 126:
-		return append(dst, b0, byte(payloadLen))
-	case payloadLen <= 0xFFFF:
-		return append(dst, b0, 126, byte(payloadLen>>8), byte(payloadLen))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, b0, 127), uint64(payloadLen))
-}
-
-// OpBinary is the WebSocket opcode of a binary frame.
-const OpBinary = 2

@@ -28,21 +28,3 @@ func TestTagHeaderAndTrailer(t *testing.T) {
 		t.Fatalf("trailer % x", tr)
 	}
 }
-
-func TestWebSocketHeader(t *testing.T) {
-	for _, c := range []struct {
-		n    int
-		want []byte
-	}{
-		{0, []byte{0x82, 0}},
-		{125, []byte{0x82, 125}},
-		{126, []byte{0x82, 126, 0, 126}},
-		{0xFFFF, []byte{0x82, 126, 0xFF, 0xFF}},
-		{0x10000, []byte{0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
-	} {
-		h := AppendWebSocketHeader(nil, OpBinary, c.n)
-		if !bytes.Equal(h, c.want) || len(h) != WebSocketHeaderSize(c.n) {
-			t.Errorf("%d: % x, want % x (size %d)", c.n, h, c.want, WebSocketHeaderSize(c.n))
-		}
-	}
-}

@@ -540,7 +540,7 @@ func firstStart(pkts []edge.Packet, hasVideo bool) int {
 
 // join adds a playing session to its loop's group for the stream and
 // schedules its first write (headers and the GOP cache).
-func (s *Server) join(ss *session, v *conf.Vhost) {
+func (s *Server) join(ss *session, v *conf.Vhost, f format) {
 	el := ss.c.EventLoop()
 	key := groupKey{hub: ss.hub, loop: el}
 	s.groupsMu.Lock()
@@ -553,7 +553,7 @@ func (s *Server) join(ss *session, v *conf.Vhost) {
 	s.groupsMu.Unlock()
 	cursor, waitKey := ss.hub.Join()
 	p := &player{
-		ss: ss, group: g, fd: ss.c.Fd(), cursor: cursor, waitKey: waitKey, needHeaders: true,
+		ss: ss, group: g, fd: ss.c.Fd(), format: f, cursor: cursor, waitKey: waitKey, needHeaders: true,
 		due: true, drained: true, seq: g.nextSeq, lastWrite: time.Now().UnixMilli(),
 	}
 	g.nextSeq++

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,8 +48,9 @@ type Server struct {
 	groups   map[groupKey]*group
 	loopIdx  map[gnet.EventLoop]int // event loops numbered in the order their first group came
 
-	loops     int   // event loops
-	paceBurst int64 // bytes one loop's slot of paced writes may carry
+	httpPorts map[int]bool // ports of the HTTP listeners (config validation keeps them apart from RTMP's)
+	loops     int          // event loops
+	paceBurst int64        // bytes one loop's slot of paced writes may carry
 
 	inflight       atomic.Int64 // bytes held by client connections' chunk readers (max_inflight_bytes)
 	reclaimMu      sync.Mutex   // one reclaim scan at a time
@@ -75,6 +78,7 @@ func New(cfg *conf.Config, log *slog.Logger) *Server {
 		loopIdx:   make(map[gnet.EventLoop]int),
 		loops:     loops,
 		paceBurst: link / 8 * cfg.Capacity.PaceBurst.Microseconds() / 1_000_000 / int64(loops),
+		httpPorts: listenPorts(cfg.HTTP.Listen),
 
 		serverID:  fmt.Sprintf("%x", time.Now().UnixNano()),
 		ingesters: make(map[*edge.Hub]*ingester),
@@ -85,9 +89,9 @@ func New(cfg *conf.Config, log *slog.Logger) *Server {
 // Run serves until ctx is cancelled, then closes every connection and
 // returns. It returns an error if the listeners cannot be opened.
 func (s *Server) Run(ctx context.Context) error {
-	addrs := make([]string, len(s.cfg.Listen))
-	for i, a := range s.cfg.Listen {
-		addrs[i] = "tcp://" + a
+	var addrs []string
+	for _, a := range append(append([]string(nil), s.cfg.Listen...), s.cfg.HTTP.Listen...) {
+		addrs = append(addrs, "tcp://"+a)
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -105,7 +109,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("listen %v: %w", s.cfg.Listen, err)
 	case <-s.booted:
 	}
-	s.log.Info("rtmp server listening", "listen", s.cfg.Listen, "event_loops", s.loops,
+	s.log.Info("rtmp server listening", "listen", s.cfg.Listen, "http_listen", s.cfg.HTTP.Listen, "event_loops", s.loops,
 		"config", s.cfg.Source)
 	select {
 	case err := <-done:
@@ -143,6 +147,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	ss := newSession(s, c, remote)
+	if s.isHTTP(c.LocalAddr()) {
+		ss.hs, ss.http = nil, &httpState{}
+	}
 	c.SetContext(ss)
 	s.sessions.Store(ss, struct{}{})
 	ss.log.Info("connection open", "local", c.LocalAddr().String())
@@ -217,4 +224,26 @@ func (s *Server) loopIndex(el gnet.EventLoop) int {
 		s.loopIdx[el] = i
 	}
 	return i
+}
+
+// listenPorts returns the ports of listen addresses.
+func listenPorts(addrs []string) map[int]bool {
+	ports := map[int]bool{}
+	for _, a := range addrs {
+		if _, p, err := net.SplitHostPort(a); err == nil {
+			if n, err := strconv.Atoi(p); err == nil {
+				ports[n] = true
+			}
+		}
+	}
+	return ports
+}
+
+// isHTTP reports whether a connection came in on an HTTP listener.
+func (s *Server) isHTTP(local net.Addr) bool {
+	if len(s.httpPorts) == 0 {
+		return false
+	}
+	a, ok := local.(*net.TCPAddr)
+	return ok && s.httpPorts[a.Port]
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/rtmpedge/rtmpedge/chunk"
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
+	"github.com/rtmpedge/rtmpedge/httpflv"
 )
 
 // role is what a connection does once connected.
@@ -52,6 +53,7 @@ type session struct {
 	opened time.Time
 
 	hs          *chunk.ServerHandshake // nil once the handshake is done
+	http        *httpState             // an HTTP client (nil: RTMP)
 	rd          *chunk.Reader
 	outChunk    int
 	out         []byte // scratch for replies
@@ -116,6 +118,9 @@ func (ss *session) setReason(r string) {
 // consume handles the bytes that arrived and returns how many it used.
 func (ss *session) consume(buf []byte) (used int, err error) {
 	ss.lastRead.Store(time.Now().UnixNano())
+	if ss.http != nil && !ss.suspended {
+		return ss.consumeHTTP(buf)
+	}
 	if ss.suspended {
 		ss.account(len(buf)) // what arrives meanwhile waits in gnet's buffer
 		return 0, nil
@@ -262,6 +267,17 @@ func (ss *session) checkTimeouts(now time.Time) {
 	var reason string
 	switch role(ss.role.Load()) {
 	case roleNone:
+		if ss.http != nil && !ss.connected.Load() && now.Sub(ss.opened) > cfg.HTTP.HeaderTimeout {
+			r := fmt.Sprintf("request head not received within http header_timeout %s", cfg.HTTP.HeaderTimeout)
+			if !ss.reason.CompareAndSwap(nil, &r) {
+				return // answered already
+			}
+			// The ticker is not the loop: write and close through it.
+			_ = ss.c.AsyncWrite(httpflv.AppendResponse(nil, 408, "Connection", "close", "Content-Length", "0"), func(c gnet.Conn, _ error) error {
+				return c.Close()
+			})
+			return
+		}
 		if !ss.connected.Load() && now.Sub(ss.opened) > cfg.HandshakeTimeout {
 			reason = fmt.Sprintf("handshake and connect not done within handshake_timeout %s", cfg.HandshakeTimeout)
 		} else if idle := now.Sub(time.Unix(0, ss.lastRead.Load())); idle > cfg.IdleTimeout {
@@ -314,7 +330,7 @@ func (ss *session) close(err error) {
 		in += ss.rd.BytesRead()
 	}
 	attrs := []any{
-		"role", r.String(),
+		"role", r.String(), "protocol", ss.protocol(),
 		"vhost", ss.key.Vhost, "app", ss.app, "stream", ss.key.Stream,
 		"bytes_in", in, "bytes_out", ss.bytesOut.Load(),
 		"duration", time.Since(ss.opened).Round(time.Millisecond).String(),

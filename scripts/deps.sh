@@ -17,6 +17,7 @@ missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v rtmpdump >/dev/null 2>&1 || missing+=(rtmpdump)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # nginx is usually in /usr/sbin, which a user's PATH may lack.
 nginx_bin_missing=0
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || nginx_bin_missing=1
