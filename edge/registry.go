@@ -54,3 +54,11 @@ func (r *Registry) Each(f func(*Hub)) {
 		f(h)
 	}
 }
+
+// Publishing reports whether the stream key exists and has a publisher.
+func (r *Registry) Publishing(key Key) bool {
+	r.mu.Lock()
+	h := r.hubs[key]
+	r.mu.Unlock()
+	return h != nil && h.Publishing()
+}

@@ -135,6 +135,12 @@ func (ss *session) serveHTTP(req *httpflv.Request) {
 	ss.log.Debug("http request", "method", req.Method, "path", req.Path, "websocket", ws)
 
 	if req.Method == "HEAD" {
+		// The head a GET would get, without running hooks or pulling the
+		// stream: on an origin a stream nobody publishes is 404.
+		if v.Cluster.Mode != conf.ModeRemote && !ss.srv.hubs.Publishing(edge.Key{Vhost: v.Name, App: app, Stream: stream}) {
+			ss.answerHTTP(404, fmt.Sprintf("stream %s/%s is not published", app, stream), false)
+			return
+		}
 		ss.writeHTTP(200, flvHeaders...)
 		ss.fail("answered HEAD")
 		return
