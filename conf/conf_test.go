@@ -76,7 +76,7 @@ func TestDefault(t *testing.T) {
 		ChunkSize:        4096,
 		MaxMessageSize:   8 * conf.MiB,
 		MaxCommandSize:   64 * conf.KiB,
-		MaxInflightBytes: 256 * conf.MiB,
+		MaxInflightBytes: 16 * conf.MiB,
 		HandshakeTimeout: 10 * time.Second,
 		IdleTimeout:      30 * time.Second,
 		Capacity:         conf.Capacity{Redirect: []string{}, Link: 1_000_000_000, PaceBurst: 80 * time.Millisecond},

@@ -207,3 +207,38 @@ func TestInflightBudgetClosesTheBiggestHolders(t *testing.T) {
 	}
 	checkCanary(t, w, start)
 }
+
+// TestDefaultBudgetWithAThousandHalfSentMessages: with the default
+// configuration, 50 publishers each holding half of an 8 MiB - 1 message
+// keep peak RSS at 64 MB or less, and 1,000 of them keep the process
+// within its budget (the biggest holders are closed) while a canary plays.
+func TestDefaultBudgetWithAThousandHalfSentMessages(t *testing.T) {
+	s := startServerBin(t, plainServerBin, "listen: [\"%ADDR%\"]\nmax_connections: 5000\n")
+	w := canary(t, s)
+	start := time.Now()
+	baseRSS := s.rssKB()
+	half := len(bigMessage) / 2
+	hold := func(from, to int) {
+		for i := from; i < to; i++ {
+			c := holder(t, s.addr, fmt.Sprintf("d%d", i))
+			_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			_, _ = c.Write(bigMessage[:half]) // fails once the server closed it
+		}
+	}
+	hold(0, 50)
+	time.Sleep(time.Second)
+	peak50 := s.peakRSSKB()
+	hold(50, 1000)
+	time.Sleep(time.Second)
+	peak := s.peakRSSKB()
+	t.Logf("default budget: RSS baseline %d KiB; peak %d KiB with 50 holders, %d KiB with 1,000", baseRSS, peak50, peak)
+	if peak50 > 64<<10 {
+		t.Errorf("peak RSS %d KiB with 50 holders, want at most 64 MB", peak50)
+	}
+	// Twice the 16 MiB budget (the GC's lag and buffer growth), the
+	// baseline and room for a thousand connections' own state.
+	if peak > baseRSS+64<<10 {
+		t.Errorf("peak RSS %d KiB with 1,000 holders, baseline %d KiB: over the budget's bound", peak, baseRSS)
+	}
+	checkCanary(t, w, start)
+}
