@@ -116,6 +116,11 @@ type Hooks struct {
 	OnPublish string        `mapstructure:"on_publish"`
 	OnPlay    string        `mapstructure:"on_play"`
 	Timeout   time.Duration `mapstructure:"timeout"`
+	// Notifications, posted in the background after the fact; their
+	// answers are not read for a verdict.
+	OnUnpublish string `mapstructure:"on_unpublish"`
+	OnStop      string `mapstructure:"on_stop"`
+	OnClose     string `mapstructure:"on_close"`
 }
 
 // Origin selection policies.

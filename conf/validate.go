@@ -177,6 +177,7 @@ func validateVhost(p *problems, prefix string, v *Vhost, own map[string]any, isD
 	}
 	for _, h := range []struct{ key, url string }{
 		{"on_connect", v.Hooks.OnConnect}, {"on_publish", v.Hooks.OnPublish}, {"on_play", v.Hooks.OnPlay},
+		{"on_unpublish", v.Hooks.OnUnpublish}, {"on_stop", v.Hooks.OnStop}, {"on_close", v.Hooks.OnClose},
 	} {
 		if h.url == "" {
 			continue

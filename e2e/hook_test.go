@@ -124,3 +124,59 @@ vhosts:
 		t.Errorf("origin's hook saw tcUrl %q, want the client's token", tc)
 	}
 }
+
+// Notification hooks report the end of publishes, plays and connections,
+// with SRS's bodies plus bytes and duration, after the fact; a hook server
+// that is down delays nothing.
+func TestNotificationHooks(t *testing.T) {
+	h := startHookServer(t)
+	s := startServer(t, `
+listen: ["%ADDR%"]
+vhosts:
+  __defaultVhost__:
+    hooks:
+      on_unpublish: "`+h.URL+`/unpublish"
+      on_stop: "`+h.URL+`/stop"
+      on_close: "`+h.URL+`/close"
+`)
+	pub := publishFFmpeg(t, s.url("live/note"), "320x240", 4)
+	probeUntil(t, s.url("live/note"), hasAV)
+	w := watch(t, s.url("live/note"))
+	w.waitFrames(t, 10, 10*time.Second)
+	w.c.Close()
+	if err, ok := pub.wait(20 * time.Second); !ok || err != nil {
+		t.Fatalf("ffmpeg publisher: %v (exited %v)", err, ok)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		acts := strings.Join(h.actions(), ",")
+		if strings.Contains(acts, "on_unpublish") && strings.Count(acts, "on_stop") >= 2 && strings.Count(acts, "on_close") >= 3 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var unpublish map[string]any
+	stops, closes := 0, 0
+	for _, r := range h.seen {
+		switch r["action"] {
+		case "on_unpublish":
+			unpublish = r
+		case "on_stop":
+			stops++
+		case "on_close":
+			closes++
+			if _, ok := r["duration"].(float64); !ok {
+				t.Errorf("on_close without a duration: %v", r)
+			}
+		}
+	}
+	// ffprobe and the watcher played; ffmpeg published; all three closed.
+	if unpublish == nil || stops < 2 || closes < 3 {
+		t.Fatalf("hook server saw %v", h.actions())
+	}
+	if unpublish["stream"] != "note" || unpublish["app"] != "live" || unpublish["recv_bytes"].(float64) < 10000 || unpublish["client_id"] == "" {
+		t.Fatalf("on_unpublish body: %v", unpublish)
+	}
+}

@@ -26,7 +26,7 @@ import (
 
 // Request is the JSON body posted to a hook (SRS field names).
 type Request struct {
-	Action   string `json:"action"` // on_connect, on_publish, on_play
+	Action   string `json:"action"` // on_connect, on_publish, on_play, on_unpublish, on_stop, on_close
 	ClientID string `json:"client_id"`
 	IP       string `json:"ip"`
 	Vhost    string `json:"vhost"`
@@ -36,6 +36,11 @@ type Request struct {
 	Param    string `json:"param,omitempty"` // the query of the stream name or tcUrl, with its "?"
 	PageURL  string `json:"pageUrl,omitempty"`
 	ServerID string `json:"server_id"`
+	// For notifications (on_unpublish, on_stop, on_close): what the
+	// connection sent and received, and how long it lasted in seconds.
+	SendBytes uint64  `json:"send_bytes,omitempty"`
+	RecvBytes uint64  `json:"recv_bytes,omitempty"`
+	Duration  float64 `json:"duration,omitempty"`
 }
 
 // Denied is a hook's refusal.

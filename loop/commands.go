@@ -424,6 +424,14 @@ func (ss *session) onPause(txn float64, args []any) error {
 // returns the role that ended.
 func (ss *session) endRole(logIt bool) role {
 	r := role(ss.role.Swap(int32(roleNone)))
+	if v := ss.vhostPtr.Load(); v != nil {
+		switch r {
+		case rolePublisher:
+			ss.notify(v.Hooks.OnUnpublish, "on_unpublish", v)
+		case rolePlayer:
+			ss.notify(v.Hooks.OnStop, "on_stop", v)
+		}
+	}
 	switch {
 	case r == rolePublisher && ss.fwd != nil:
 		ss.fwd.stop()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
+	"github.com/rtmpedge/rtmpedge/hook"
 )
 
 // tickInterval is how often timeouts are checked.
@@ -50,7 +51,8 @@ type Server struct {
 
 	httpPorts map[int]bool // ports of the HTTP listeners (config validation keeps them apart from RTMP's)
 	loops     int          // event loops
-	paceBurst int64        // bytes one loop's slot of paced writes may carry
+	notifier  *hook.Notifier
+	paceBurst int64 // bytes one loop's slot of paced writes may carry
 
 	inflight       atomic.Int64 // bytes held by client connections' chunk readers (max_inflight_bytes)
 	reclaimMu      sync.Mutex   // one reclaim scan at a time
@@ -79,6 +81,7 @@ func New(cfg *conf.Config, log *slog.Logger) *Server {
 		loops:     loops,
 		paceBurst: link / 8 * cfg.Capacity.PaceBurst.Microseconds() / 1_000_000 / int64(loops),
 		httpPorts: listenPorts(cfg.HTTP.Listen),
+		notifier:  hook.NewNotifier(notifyQueue, notifyWorkers, log),
 
 		serverID:  fmt.Sprintf("%x", time.Now().UnixNano()),
 		ingesters: make(map[*edge.Hub]*ingester),
@@ -123,6 +126,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("stop: %w", err)
 	}
 	<-done
+	s.notifier.Close(stopCtx) // post the notifications of the connections just closed
 	s.log.Info("stopped")
 	return nil
 }
@@ -225,6 +229,12 @@ func (s *Server) loopIndex(el gnet.EventLoop) int {
 	}
 	return i
 }
+
+// Notification hooks: a queue this long, posted by this many goroutines.
+const (
+	notifyQueue   = 4096
+	notifyWorkers = 4
+)
 
 // listenPorts returns the ports of listen addresses.
 func listenPorts(addrs []string) map[int]bool {

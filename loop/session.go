@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/rtmpedge/rtmpedge/chunk"
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
+	"github.com/rtmpedge/rtmpedge/hook"
 	"github.com/rtmpedge/rtmpedge/httpflv"
 )
 
@@ -336,9 +338,29 @@ func (ss *session) close(err error) {
 		"duration", time.Since(ss.opened).Round(time.Millisecond).String(),
 		"reason", reason,
 	}
+	if v := ss.vhostPtr.Load(); v != nil && ss.connected.Load() {
+		ss.notify(v.Hooks.OnClose, "on_close", v)
+	}
 	if ss.protocolErr {
 		ss.log.Warn("connection closed on bad input", attrs...)
 		return
 	}
 	ss.log.Info("connection closed", attrs...)
+}
+
+// notify queues a notification hook about this session, if url is set.
+func (ss *session) notify(url, action string, v *conf.Vhost) {
+	if url == "" {
+		return
+	}
+	in := ss.handshakeBytes
+	if ss.rd != nil {
+		in += ss.rd.BytesRead()
+	}
+	ss.srv.notifier.Notify(url, hook.Request{
+		Action: action, ClientID: strconv.FormatUint(ss.id, 10), IP: hostOf(ss.remote),
+		Vhost: v.Name, App: ss.app, TcURL: ss.tcURL, Stream: ss.key.Stream,
+		PageURL: ss.connectObj.String("pageUrl"), ServerID: ss.srv.serverID,
+		SendBytes: ss.bytesOut.Load(), RecvBytes: in, Duration: time.Since(ss.opened).Seconds(),
+	}, v.Hooks.Timeout)
 }
