@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -60,16 +61,19 @@ func statusCode(err error) string {
 	return ""
 }
 
+// hookedConfig is an origin whose default vhost calls h for each of the
+// hooks named (at h's URL + "/" + the name without "on_").
+func hookedConfig(h *hookServer, hooks ...string) string {
+	cfg := "listen: [\"%ADDR%\"]\nvhosts:\n  __defaultVhost__:\n    hooks:\n"
+	for _, name := range hooks {
+		cfg += fmt.Sprintf("      %s: %q\n", name, h.URL+"/"+strings.TrimPrefix(name, "on_"))
+	}
+	return cfg
+}
+
 func TestHooksDecidePublishAndPlay(t *testing.T) {
 	h := startHookServer(t)
-	s := startServer(t, `
-listen: ["%ADDR%"]
-vhosts:
-  __defaultVhost__:
-    hooks:
-      on_publish: "`+h.URL+`/publish"
-      on_play: "`+h.URL+`/play"
-`)
+	s := startServer(t, hookedConfig(h, "on_publish", "on_play"))
 	pub, err := bench.Dial(s.url("live/hooked?token=bad"), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -130,15 +134,7 @@ vhosts:
 // that is down delays nothing.
 func TestNotificationHooks(t *testing.T) {
 	h := startHookServer(t)
-	s := startServer(t, `
-listen: ["%ADDR%"]
-vhosts:
-  __defaultVhost__:
-    hooks:
-      on_unpublish: "`+h.URL+`/unpublish"
-      on_stop: "`+h.URL+`/stop"
-      on_close: "`+h.URL+`/close"
-`)
+	s := startServer(t, hookedConfig(h, "on_unpublish", "on_stop", "on_close"))
 	pub := publishFFmpeg(t, s.url("live/note"), "320x240", 4)
 	probeUntil(t, s.url("live/note"), hasAV)
 	w := watch(t, s.url("live/note"))
