@@ -99,6 +99,10 @@ func InNetns(ns string, f func() error) error {
 // packet may queue (which sets the queue's size), in tc's units.
 type Shape struct {
 	Rate, Burst, Latency string
+	// ServerSysctls are KEY=VALUE settings of the server namespace (its
+	// TCP stack is the servers' own), e.g.
+	// net.ipv4.tcp_slow_start_after_idle=0.
+	ServerSysctls []string
 }
 
 // Link is two network namespaces joined by a veth pair: the servers run in
@@ -140,6 +144,9 @@ func NewLink(id int, sh Shape) (l *Link, err error) {
 		{"ip", "-n", l.Client, "link", "set", l.ClientDev, "up"},
 		{"ip", "netns", "exec", l.Server, "tc", "qdisc", "add", "dev", l.ServerDev, "root", "tbf",
 			"rate", sh.Rate, "burst", sh.Burst, "latency", sh.Latency},
+	}
+	for _, kv := range sh.ServerSysctls {
+		steps = append(steps, []string{"ip", "netns", "exec", l.Server, "sysctl", "-q", "-w", kv})
 	}
 	defer func() {
 		if err != nil {

@@ -42,6 +42,7 @@ func gigabit(ctx context.Context, args []string) error {
 	edgePort := fs.Int("edge-port", 19461, "edge port (in the server namespace, on the link's server address)")
 	rate := fs.String("rate", "1gbit", "tbf rate of the link (server to players)")
 	burst := fs.String("burst", "1mb", "tbf bucket (1mb: 8 ms at 1 Gbit/s, many GSO packets, so tbf never splits one)")
+	sysctls := fs.String("sysctl", "", "KEY=VALUE,... sysctls of the server namespace, for every set-up (e.g. net.ipv4.tcp_slow_start_after_idle=0)")
 	latency := fs.String("latency", "50ms", "tbf queue limit as time at the rate (50ms: a 7 MB queue at 1 Gbit/s; a 350 ms burst of 100 players fits)")
 	_ = fs.Parse(args)
 
@@ -72,6 +73,9 @@ func gigabit(ctx context.Context, args []string) error {
 		fmt.Println("removed stale namespaces:", strings.Join(removed, " "))
 	}
 	shape := bench.Shape{Rate: *rate, Burst: *burst, Latency: *latency}
+	if *sysctls != "" {
+		shape.ServerSysctls = strings.Split(*sysctls, ",")
+	}
 	link, err := bench.NewLink(os.Getpid(), shape)
 	if err != nil {
 		return err
