@@ -3,7 +3,11 @@
 # with --test ffmpeg/ffprobe, rtmpdump, nginx and its RTMP module
 # (libnginx-mod-rtmp, for the interop tests) and GStreamer (gst-launch-1.0
 # with flvmux, rtmp2sink and the librtmp-based rtmpsink, for the publisher
-# tests) from apt when they are missing.
+# tests), and for the tests with real players (e2e/browser_test.go,
+# e2e/vlc_test.go) Chromium, VLC (vlc-bin with vlc-plugin-base: HTTP and
+# RTMP access, FLV demux, H.264 decoder, dummy outputs) and npm (which the
+# browser test uses to fetch mpegts.js into its git-ignored cache) from apt
+# when they are missing.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -28,6 +32,12 @@ if ! command -v gst-launch-1.0 >/dev/null 2>&1 || ! command -v gst-inspect-1.0 >
 	! gst-inspect-1.0 flvmux >/dev/null 2>&1; then
 	missing+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 fi
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
+command -v cvlc >/dev/null 2>&1 || missing+=(vlc-bin)
+compgen -G '/usr/lib/*/vlc/plugins/demux/libavformat_plugin.so' >/dev/null || missing+=(vlc-plugin-base)
+# npm brings Debian's nodejs; a Node.js installed otherwise (with its own
+# npm) is left alone.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ "${1:-}" = "--test" ] && [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
