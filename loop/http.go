@@ -75,12 +75,13 @@ func (ss *session) serveHTTP(req *httpflv.Request) {
 	case "GET", "HEAD":
 	case "OPTIONS":
 		ss.writeHTTP(204, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS",
-			"Access-Control-Allow-Headers", "*", "Access-Control-Max-Age", "86400")
+			"Access-Control-Allow-Headers", "*", "Access-Control-Max-Age", "86400", "Connection", "close")
 		ss.fail("answered OPTIONS")
 		return
 	default:
-		ss.writeHTTP(405, "Allow", "GET, HEAD, OPTIONS")
-		ss.fail("method " + req.Method + " not allowed")
+		ss.writeHTTP(405, "Allow", "GET, HEAD, OPTIONS", "Content-Length", "0", "Connection", "close")
+		ss.protocolErr = true
+		ss.fail("http 405: method " + req.Method + " not allowed")
 		return
 	}
 	app, stream, err := httpflv.SplitStreamPath(req.Path)
