@@ -1,7 +1,7 @@
-// Package loop runs the RTMP server on gnet event loops: it accepts
-// connections, keeps their per-connection state, reads chunks, answers
-// commands and writes media to players with one writer per event loop and
-// stream.
+// Package loop runs the server on gnet event loops: it accepts RTMP and
+// HTTP(-FLV, WebSocket-FLV) connections, keeps their per-connection state,
+// reads chunks or request heads, answers commands and writes media to
+// players with one writer per event loop and stream.
 package loop
 
 import (
