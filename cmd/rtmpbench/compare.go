@@ -35,7 +35,8 @@ func compare(ctx context.Context, args []string) error {
 	publishers := fs.Int("publishers", 50, "publishers for the publish and forward loads (0: none)")
 	originPort := fs.Int("origin-port", 19450, "origin port")
 	edgePort := fs.Int("edge-port", 19451, "edge port (the floor serves here too)")
-	srs := fs.String("srs", "", "SRS binary (e.g. ../shared/peers/srs): adds the set-up srs (mw_latency 350 ms) to the kinds")
+	httpPort := fs.Int("http-port", 19452, "the edge's HTTP-FLV port (ours-httpflv, ours-wsflv, srs-httpflv)")
+	srs := fs.String("srs", "", "SRS binary (e.g. ../shared/peers/srs): adds the set-up srs (mw_latency 350 ms) to the kinds; srs-httpflv may then be asked for")
 	client := fs.String("client", clientGo, "players: rtmpbench, rtmpdump (processes) or both (two rows per set-up)")
 	_ = fs.Parse(args)
 
@@ -44,16 +45,19 @@ func compare(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("stream %s: %.2f Mbit/s; %d players; %d runs of %s; machine: %d cores\n", *video, bitrate/1e6, *players, *runs, *d, numCPU())
-	env := bench.Env{Server: srv, Bench: self, Video: *video, Bitrate: bitrate, OriginPort: *originPort, EdgePort: *edgePort}
+	env := bench.Env{Server: srv, Bench: self, Video: *video, Bitrate: bitrate, OriginPort: *originPort, EdgePort: *edgePort, HTTPPort: *httpPort}
 	all := map[string]bench.Kind{
-		"ours-350ms":  env.OursKind("ours-350ms", 350*time.Millisecond),
-		"ours-0ms":    env.OursKind("ours-0ms", 0),
-		"nginx-rtmp":  env.NginxKind(),
-		"floor-350ms": env.FloorKind("floor-350ms", 350*time.Millisecond),
-		"floor-33ms":  env.FloorKind("floor-33ms", 33*time.Millisecond),
+		"ours-350ms":   env.OursKind("ours-350ms", 350*time.Millisecond),
+		"ours-0ms":     env.OursKind("ours-0ms", 0),
+		"ours-httpflv": env.OursFLVKind("ours-httpflv", 350*time.Millisecond, "http"),
+		"ours-wsflv":   env.OursFLVKind("ours-wsflv", 350*time.Millisecond, "ws"),
+		"nginx-rtmp":   env.NginxKind(),
+		"floor-350ms":  env.FloorKind("floor-350ms", 350*time.Millisecond),
+		"floor-33ms":   env.FloorKind("floor-33ms", 33*time.Millisecond),
 	}
 	if *srs != "" {
 		all["srs"] = env.SRSKind("srs", *srs, 350*time.Millisecond)
+		all["srs-httpflv"] = env.SRSFLVKind("srs-httpflv", *srs, 350*time.Millisecond)
 		kindsSet := false
 		fs.Visit(func(f *flag.Flag) { kindsSet = kindsSet || f.Name == "kinds" })
 		if !kindsSet {
@@ -227,6 +231,15 @@ func sideBySide(order []bench.Kind, results map[string][]bench.Result, cold map[
 	fmt.Fprintf(&b, "| ours-350ms CPU/GB / nginx-rtmp | %s | - |\n", ratio("ours-350ms", "nginx-rtmp", cpu))
 	fmt.Fprintf(&b, "| ours-350ms peak RSS / nginx-rtmp | %s | <= 1 |\n", ratio("ours-350ms", "nginx-rtmp", rss))
 	fmt.Fprintf(&b, "| ours-0ms peak RSS / nginx-rtmp | %s | <= 1 |\n", ratio("ours-0ms", "nginx-rtmp", rss))
+	for _, n := range []string{"ours-httpflv", "ours-wsflv"} {
+		if len(results[n]) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s CPU/GB / ours-350ms (RTMP) | %s | <= 1.1 |\n", n, ratio(n, "ours-350ms", cpu))
+		fmt.Fprintf(&b, "| %s CPU/GB / srs-httpflv | %s | <= 0.7 |\n", n, ratio(n, "srs-httpflv", cpu))
+		fmt.Fprintf(&b, "| %s peak RSS / nginx-rtmp | %s | <= 1 |\n", n, ratio(n, "nginx-rtmp", rss))
+		fmt.Fprintf(&b, "| %s first keyframe p50 ms (live edge) | %.0f | <= 50 |\n", n, med(n, func(r bench.Result) float64 { return r.FirstKeyP50 }))
+	}
 	if len(cold) > 0 {
 		b.WriteString("\n| cold edge: first player's first keyframe | p50 ms | all ms |\n| --- | --- | --- |\n")
 		for _, name := range []string{"ours-350ms", "nginx-rtmp"} {
