@@ -24,12 +24,15 @@ import (
 )
 
 // edgeAddr is the address the set-up's edge listens on.
-func (e Env) edgeAddr() string {
+func (e Env) edgeAddr() string { return e.edgeListen(e.EdgePort) }
+
+// edgeListen is the address of port on the set-up's edge host.
+func (e Env) edgeListen(port int) string {
 	host := e.Host
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	return net.JoinHostPort(host, strconv.Itoa(e.EdgePort))
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // start is StartProc in the env's network namespace. `ip netns exec` execs

@@ -79,7 +79,7 @@ func TestMergeYAML(t *testing.T) {
 
 func TestSRSConfig(t *testing.T) {
 	dir := t.TempDir()
-	path, err := writeSRSConfig(dir, "srs-edge", "198.18.0.1:19461", 350*time.Millisecond, "cluster { mode remote; origin 127.0.0.1:19460; }")
+	path, err := writeSRSConfig(dir, "srs-edge", "198.18.0.1:19461", 350*time.Millisecond, "", "cluster { mode remote; origin 127.0.0.1:19460; }")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestSRSConfig(t *testing.T) {
 	if strings.Contains(b, "min_latency") {
 		t.Error("min_latency with a 350 ms window")
 	}
-	path, _ = writeSRSConfig(dir, "srs-origin", "127.0.0.1:19460", 0, "")
+	path, _ = writeSRSConfig(dir, "srs-origin", "127.0.0.1:19460", 0, "", "")
 	if raw, _ := os.ReadFile(path); !strings.Contains(string(raw), "min_latency on; play { mw_latency 0; }") {
 		t.Errorf("0 ms: %s", b)
 	}

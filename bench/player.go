@@ -21,6 +21,10 @@ const (
 	StateDone
 )
 
+// phasePlaying is the player's phase once the server accepted the play
+// (RTMP: after connect, createStream and play; FLV: after the response head).
+const phasePlaying = 3
+
 // StallGap is the longest silence between media deliveries that is not a
 // stall.
 const StallGap = 500 * time.Millisecond
@@ -89,10 +93,15 @@ func (p *Player) Run(ctx context.Context) {
 }
 
 func (p *Player) run(ctx context.Context) error {
-	addr, tcURL, app, stream, err := URL(p.URL)
-	if p.Raw {
+	var addr, tcURL, app, stream string
+	var err error
+	switch {
+	case p.Raw:
 		addr = p.URL
-		err = nil
+	case isFLVURL(p.URL):
+		addr, _, _, _, err = flvTarget(p.URL)
+	default:
+		addr, tcURL, app, stream, err = URL(p.URL)
 	}
 	if err != nil {
 		return err
@@ -107,25 +116,37 @@ func (p *Player) run(ctx context.Context) error {
 	defer stop()
 	defer conn.Close()
 	buf := make([]byte, 64<<10)
-	if p.Raw {
-		p.Handshake.Store(int64(time.Since(p.start)))
-		p.Started.Store(true)
-		p.State.Store(StatePlaying)
-		for {
-			n, err := conn.Read(buf)
-			if n > 0 {
-				now := time.Now()
-				if p.FirstKey.Load() == 0 {
-					p.FirstKey.Store(int64(now.Sub(p.start)))
-				}
-				p.Bytes.Add(int64(n))
-				p.delivered(now)
-			}
-			if err != nil {
-				return err
-			}
+	switch {
+	case p.Raw:
+		return p.readRaw(buf)
+	case isFLVURL(p.URL):
+		return p.playFLV(buf)
+	}
+	return p.playRTMP(buf, tcURL, app, stream)
+}
+
+// readRaw counts the bytes of a server that speaks no protocol (the floor).
+func (p *Player) readRaw(buf []byte) error {
+	p.Handshake.Store(int64(time.Since(p.start)))
+	p.Started.Store(true)
+	p.State.Store(StatePlaying)
+	p.phase = phasePlaying
+	for {
+		n, err := p.conn.Read(buf)
+		if n > 0 && p.FirstKey.Load() == 0 {
+			p.FirstKey.Store(int64(time.Since(p.start)))
+		}
+		p.received(n)
+		if err != nil {
+			return err
 		}
 	}
+}
+
+// playRTMP plays stream over p.conn: handshake, connect, createStream,
+// play, then messages until the connection ends.
+func (p *Player) playRTMP(buf []byte, tcURL, app, stream string) error {
+	conn := p.conn
 	// Handshake.
 	hs := chunk.NewClientHandshake(true)
 	if _, err := conn.Write(hs.C0C1()); err != nil {
@@ -174,13 +195,7 @@ func (p *Player) run(ctx context.Context) error {
 			}
 		}
 		n, err := conn.Read(buf[got:])
-		if n > 0 {
-			now := time.Now()
-			p.Bytes.Add(int64(n))
-			if p.phase == 3 {
-				p.delivered(now)
-			}
-		}
+		p.received(n)
 		got += n
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -188,6 +203,18 @@ func (p *Player) run(ctx context.Context) error {
 			}
 			return err
 		}
+	}
+}
+
+// received counts n bytes read; once the play started, a read is a
+// delivery.
+func (p *Player) received(n int) {
+	if n <= 0 {
+		return
+	}
+	p.Bytes.Add(int64(n))
+	if p.phase == phasePlaying {
+		p.delivered(time.Now())
 	}
 }
 
@@ -219,8 +246,17 @@ func (p *Player) flush() error {
 	return err
 }
 
-func (p *Player) onMessage(m *skimMsg, stream string) error {
+// message is the accounting every message gets, whatever the protocol:
+// RTMP messages and FLV tags alike.
+func (p *Player) message(m *skimMsg) {
 	p.Messages.Add(1)
+	if m.TypeID == chunk.TypeVideo || m.TypeID == chunk.TypeAudio {
+		p.media(m)
+	}
+}
+
+func (p *Player) onMessage(m *skimMsg, stream string) error {
+	p.message(m)
 	switch m.TypeID {
 	case chunk.TypeUserControl:
 		if uc, err := chunk.ParseUserControl(m.Payload); err == nil && uc.Event == chunk.EventPingRequest {
@@ -255,13 +291,11 @@ func (p *Player) onMessage(m *skimMsg, stream string) error {
 			p.playSent = time.Now() // flushed right after this message is handled
 		case p.phase == 2 && name == "onStatus":
 			if statusOf(vals).String("code") == "NetStream.Play.Start" {
-				p.phase = 3
+				p.phase = phasePlaying
 				p.Started.Store(true)
 				p.State.Store(StatePlaying)
 			}
 		}
-	case chunk.TypeVideo, chunk.TypeAudio:
-		p.media(m)
 	}
 	return nil
 }

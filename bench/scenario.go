@@ -97,6 +97,7 @@ type Env struct {
 	Bitrate    float64
 	OriginPort int
 	EdgePort   int
+	HTTPPort   int // the edge's HTTP-FLV and WebSocket-FLV port (FLV set-ups only)
 	Log        io.Writer
 	// Netns is the network namespace the set-ups run in (empty: this one)
 	// and Host the address their edges listen on (empty: 127.0.0.1);

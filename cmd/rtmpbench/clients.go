@@ -41,13 +41,14 @@ type clientRun struct {
 
 // clientRuns lists the runs of the set-ups with the -client choice. With
 // both, every RTMP set-up runs twice, the rtmpdump row named KIND-rtmpdump.
-// The floor speaks no RTMP: it is always read by raw Go readers, once.
+// The floor speaks no RTMP: it is always read by raw Go readers, once; FLV
+// set-ups (names ending in "flv") by Go FLV players, once.
 func clientRuns(order []bench.Kind, client string) ([]clientRun, error) {
 	var out []clientRun
 	for _, k := range order {
-		raw := strings.HasPrefix(k.Name, "floor")
+		goOnly := strings.HasPrefix(k.Name, "floor") || strings.HasSuffix(k.Name, "flv")
 		switch {
-		case client == clientGo || client == clientRtmpdump || raw && client == clientBoth:
+		case client == clientGo || client == clientRtmpdump || goOnly && client == clientBoth:
 			out = append(out, clientRun{k, client, k.Name})
 		case client == clientBoth:
 			out = append(out, clientRun{k, clientGo, k.Name}, clientRun{k, clientRtmpdump, k.Name + "-rtmpdump"})
@@ -68,12 +69,13 @@ func reportKinds(runs []clientRun) []bench.Kind {
 }
 
 // runKindClient is bench.RunKind with the given client; a raw set-up (the
-// floor) gets Go raw readers whatever the client.
+// floor) gets Go raw readers and an FLV one Go FLV players, whatever the
+// client.
 func runKindClient(ctx context.Context, k bench.Kind, client, dir string, players int, ramp float64, d time.Duration, progress io.Writer) (bench.Result, error) {
 	var loadErr error
 	r, err := bench.RunKindWith(ctx, k, dir, func(url string, raw bool, watch *bench.ProcWatch) bench.Result {
 		c := client
-		if raw || c == clientBoth {
+		if raw || c == clientBoth || !strings.HasPrefix(url, "rtmp://") {
 			c = clientGo
 		}
 		r, err := runPlayers(ctx, c, bench.LoadConfig{URL: url, Players: players, Ramp: ramp, Duration: d,
@@ -91,9 +93,9 @@ func runKindClient(ctx context.Context, k bench.Kind, client, dir string, player
 func clientNote(client string) string {
 	switch client {
 	case clientRtmpdump:
-		return "Players: rtmpdump processes (the floor: raw Go readers).\n\n"
+		return "Players: rtmpdump processes (the floor: raw Go readers; FLV set-ups: this harness's FLV players).\n\n"
 	case clientBoth:
-		return "Players: this harness's, and rtmpdump processes in the -rtmpdump rows (the floor: raw Go readers).\n\n"
+		return "Players: this harness's, and rtmpdump processes in the -rtmpdump rows (the floor: raw Go readers; FLV set-ups: this harness's FLV players).\n\n"
 	}
 	return ""
 }

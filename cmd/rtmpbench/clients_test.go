@@ -8,7 +8,7 @@ import (
 )
 
 func TestClientRuns(t *testing.T) {
-	order := []bench.Kind{{Name: "ours-350ms"}, {Name: "nginx-rtmp"}, {Name: "floor-350ms"}}
+	order := []bench.Kind{{Name: "ours-350ms"}, {Name: "nginx-rtmp"}, {Name: "floor-350ms"}, {Name: "ours-httpflv"}}
 	names := func(client string) string {
 		runs, err := clientRuns(order, client)
 		if err != nil {
@@ -21,9 +21,9 @@ func TestClientRuns(t *testing.T) {
 		return strings.Join(out, " ")
 	}
 	for client, want := range map[string]string{
-		"rtmpbench": "ours-350ms=rtmpbench nginx-rtmp=rtmpbench floor-350ms=rtmpbench",
-		"rtmpdump":  "ours-350ms=rtmpdump nginx-rtmp=rtmpdump floor-350ms=rtmpdump",
-		"both":      "ours-350ms=rtmpbench ours-350ms-rtmpdump=rtmpdump nginx-rtmp=rtmpbench nginx-rtmp-rtmpdump=rtmpdump floor-350ms=both",
+		"rtmpbench": "ours-350ms=rtmpbench nginx-rtmp=rtmpbench floor-350ms=rtmpbench ours-httpflv=rtmpbench",
+		"rtmpdump":  "ours-350ms=rtmpdump nginx-rtmp=rtmpdump floor-350ms=rtmpdump ours-httpflv=rtmpdump",
+		"both":      "ours-350ms=rtmpbench ours-350ms-rtmpdump=rtmpdump nginx-rtmp=rtmpbench nginx-rtmp-rtmpdump=rtmpdump floor-350ms=both ours-httpflv=both",
 	} {
 		if got := names(client); got != want {
 			t.Errorf("%s: got %s, want %s", client, got, want)

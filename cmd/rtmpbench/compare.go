@@ -35,7 +35,8 @@ func compare(ctx context.Context, args []string) error {
 	publishers := fs.Int("publishers", 50, "publishers for the publish and forward loads (0: none)")
 	originPort := fs.Int("origin-port", 19450, "origin port")
 	edgePort := fs.Int("edge-port", 19451, "edge port (the floor serves here too)")
-	srs := fs.String("srs", "", "SRS binary (e.g. ../shared/peers/srs): adds the set-up srs (mw_latency 350 ms) to the kinds")
+	httpPort := fs.Int("http-port", 19452, "the edge's HTTP-FLV port (ours-httpflv, ours-wsflv, srs-httpflv)")
+	srs := fs.String("srs", "", "SRS binary (e.g. ../shared/peers/srs): adds the set-up srs (mw_latency 350 ms) to the kinds; srs-httpflv may then be asked for")
 	client := fs.String("client", clientGo, "players: rtmpbench, rtmpdump (processes) or both (two rows per set-up)")
 	_ = fs.Parse(args)
 
@@ -44,16 +45,19 @@ func compare(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("stream %s: %.2f Mbit/s; %d players; %d runs of %s; machine: %d cores\n", *video, bitrate/1e6, *players, *runs, *d, numCPU())
-	env := bench.Env{Server: srv, Bench: self, Video: *video, Bitrate: bitrate, OriginPort: *originPort, EdgePort: *edgePort}
+	env := bench.Env{Server: srv, Bench: self, Video: *video, Bitrate: bitrate, OriginPort: *originPort, EdgePort: *edgePort, HTTPPort: *httpPort}
 	all := map[string]bench.Kind{
-		"ours-350ms":  env.OursKind("ours-350ms", 350*time.Millisecond),
-		"ours-0ms":    env.OursKind("ours-0ms", 0),
-		"nginx-rtmp":  env.NginxKind(),
-		"floor-350ms": env.FloorKind("floor-350ms", 350*time.Millisecond),
-		"floor-33ms":  env.FloorKind("floor-33ms", 33*time.Millisecond),
+		"ours-350ms":   env.OursKind("ours-350ms", 350*time.Millisecond),
+		"ours-0ms":     env.OursKind("ours-0ms", 0),
+		"ours-httpflv": env.OursFLVKind("ours-httpflv", 350*time.Millisecond, "http"),
+		"ours-wsflv":   env.OursFLVKind("ours-wsflv", 350*time.Millisecond, "ws"),
+		"nginx-rtmp":   env.NginxKind(),
+		"floor-350ms":  env.FloorKind("floor-350ms", 350*time.Millisecond),
+		"floor-33ms":   env.FloorKind("floor-33ms", 33*time.Millisecond),
 	}
 	if *srs != "" {
 		all["srs"] = env.SRSKind("srs", *srs, 350*time.Millisecond)
+		all["srs-httpflv"] = env.SRSFLVKind("srs-httpflv", *srs, 350*time.Millisecond)
 		kindsSet := false
 		fs.Visit(func(f *flag.Flag) { kindsSet = kindsSet || f.Name == "kinds" })
 		if !kindsSet {
@@ -205,28 +209,41 @@ func sideBySide(order []bench.Kind, results map[string][]bench.Result, cold map[
 			fmt.Sprintf("%.0f%%", recv),
 			fmt.Sprintf("%.0f", fails),
 			fmt.Sprintf("%.0f", ups),
-			fmt.Sprintf("%.0f", med(n, func(r bench.Result) float64 { return r.FirstKeyP50 })),
+			fmt.Sprintf("%.1f", med(n, func(r bench.Result) float64 { return r.FirstKeyP50 })),
 			fmt.Sprintf("%.0f", med(n, func(r bench.Result) float64 { return r.LagP99 })),
 			fmt.Sprintf("%.0f", med(n, func(r bench.Result) float64 { return float64(r.Stalls) })),
+			fmt.Sprintf("%.0f", med(n, func(r bench.Result) float64 { return r.MaxGapMs })),
 		})
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "## %d players, %.2f Mbit/s stream, medians of %d alternating runs\n\n", players, bitrate/1e6, runs)
-	b.WriteString(bench.Markdown([]string{"set-up", "CPU-s/GB", "peak RSS MB", "RSS anon / file MB at end", "stream received per player", "failed", "upstreams", "first keyframe p50 ms", "lag p99 ms", "stalls"}, rows))
-	ratio := func(a, bb string, f func(bench.Result) float64) string {
+	b.WriteString(bench.Markdown([]string{"set-up", "CPU-s/GB", "peak RSS MB", "RSS anon / file MB at end", "stream received per player", "failed", "upstreams", "first keyframe p50 ms", "lag p99 ms", "stalls", "max gap ms"}, rows))
+	// Ratios of two set-ups, for those in the run.
+	var ratios strings.Builder
+	ratio := func(a, bb, what string, f func(bench.Result) float64, target string) {
 		x, y := med(a, f), med(bb, f)
 		if len(results[a]) == 0 || len(results[bb]) == 0 || y == 0 {
-			return "-"
+			return
 		}
-		return fmt.Sprintf("%.2f", x/y)
+		fmt.Fprintf(&ratios, "| %s %s / %s | %.2f | %s |\n", a, what, bb, x/y, target)
 	}
-	b.WriteString("\n| ratio | value | target |\n| --- | --- | --- |\n")
-	fmt.Fprintf(&b, "| ours-350ms CPU/GB / floor-350ms | %s | <= 1.25 |\n", ratio("ours-350ms", "floor-350ms", cpu))
-	fmt.Fprintf(&b, "| ours-0ms CPU/GB / floor-33ms | %s | <= 1.3 |\n", ratio("ours-0ms", "floor-33ms", cpu))
-	fmt.Fprintf(&b, "| ours-0ms CPU/GB / nginx-rtmp | %s | <= 0.7 |\n", ratio("ours-0ms", "nginx-rtmp", cpu))
-	fmt.Fprintf(&b, "| ours-350ms CPU/GB / nginx-rtmp | %s | - |\n", ratio("ours-350ms", "nginx-rtmp", cpu))
-	fmt.Fprintf(&b, "| ours-350ms peak RSS / nginx-rtmp | %s | <= 1 |\n", ratio("ours-350ms", "nginx-rtmp", rss))
-	fmt.Fprintf(&b, "| ours-0ms peak RSS / nginx-rtmp | %s | <= 1 |\n", ratio("ours-0ms", "nginx-rtmp", rss))
+	ratio("ours-350ms", "floor-350ms", "CPU/GB", cpu, "<= 1.25")
+	ratio("ours-0ms", "floor-33ms", "CPU/GB", cpu, "<= 1.3")
+	ratio("ours-0ms", "nginx-rtmp", "CPU/GB", cpu, "<= 0.7")
+	ratio("ours-350ms", "nginx-rtmp", "CPU/GB", cpu, "-")
+	ratio("ours-350ms", "nginx-rtmp", "peak RSS", rss, "<= 1")
+	ratio("ours-0ms", "nginx-rtmp", "peak RSS", rss, "<= 1")
+	for _, n := range []string{"ours-httpflv", "ours-wsflv"} {
+		ratio(n, "ours-350ms", "CPU/GB", cpu, "<= 1.1")
+		ratio(n, "srs-httpflv", "CPU/GB", cpu, "<= 0.7")
+		ratio(n, "nginx-rtmp", "peak RSS", rss, "<= 1")
+		if len(results[n]) > 0 {
+			fmt.Fprintf(&ratios, "| %s first keyframe p50 ms (live edge) | %.1f | <= 50 |\n", n, med(n, func(r bench.Result) float64 { return r.FirstKeyP50 }))
+		}
+	}
+	if ratios.Len() > 0 {
+		b.WriteString("\n| ratio | value | target |\n| --- | --- | --- |\n" + ratios.String())
+	}
 	if len(cold) > 0 {
 		b.WriteString("\n| cold edge: first player's first keyframe | p50 ms | all ms |\n| --- | --- | --- |\n")
 		for _, name := range []string{"ours-350ms", "nginx-rtmp"} {

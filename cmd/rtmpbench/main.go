@@ -60,7 +60,7 @@ func usage() {
 
 func play(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("play", flag.ExitOnError)
-	url := fs.String("url", "", "rtmp://host[:port]/app/stream to play (or host:port with -raw)")
+	url := fs.String("url", "", "rtmp://host[:port]/app/stream, http://host:port/app/stream.flv (HTTP-FLV) or ws://host:port/app/stream.flv (WebSocket-FLV) to play (or host:port with -raw)")
 	n := fs.Int("n", 100, "players")
 	ramp := fs.Float64("ramp", 100, "players started per second (0: all at once)")
 	d := fs.Duration("d", 30*time.Second, "measurement window after the last player started")
