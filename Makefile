@@ -30,13 +30,15 @@ test: deps-test
 
 ## fuzz: run each fuzz target for FUZZTIME (default 60s)
 FUZZTIME ?= 60s
+# A short minimization keeps a long run from stalling a minute on every new input.
+FUZZFLAGS ?= -fuzzminimizetime=5s
 fuzz:
-	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./amf
-	$(GO) test -run=NONE -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./chunk
-	$(GO) test -run=NONE -fuzz=FuzzServerHandshake -fuzztime=$(FUZZTIME) ./chunk
-	$(GO) test -run=NONE -fuzz=FuzzSession -fuzztime=$(FUZZTIME) ./loop
-	$(GO) test -run=NONE -fuzz=FuzzParseRequest -fuzztime=$(FUZZTIME) ./httpflv
-	$(GO) test -run=NONE -fuzz=FuzzParseFrame -fuzztime=$(FUZZTIME) ./httpflv
+	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./amf
+	$(GO) test -run=NONE -fuzz=FuzzReader -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./chunk
+	$(GO) test -run=NONE -fuzz=FuzzServerHandshake -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./chunk
+	$(GO) test -run=NONE -fuzz=FuzzSession -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./loop
+	$(GO) test -run=NONE -fuzz=FuzzParseRequest -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./httpflv
+	$(GO) test -run=NONE -fuzz=FuzzParseFrame -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./httpflv
 
 ## bench-micro: micro-benchmarks of the hot path (allocations reported)
 bench-micro:
