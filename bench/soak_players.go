@@ -43,6 +43,7 @@ type soakPopulation struct {
 
 	tracker soakTracker
 	wg      sync.WaitGroup
+	lag     atomic.Int64 // ns: the poll ticker's longest lateness since the last sample
 }
 
 func newSoakPopulation(s *soaker, base string, hook *soakHook) *soakPopulation {
@@ -69,11 +70,17 @@ func (p *soakPopulation) run(ctx context.Context) {
 	defer join.Stop()
 	rate := p.s.cfg.JoinRate
 	tokens := rate / 10
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-poll.C:
+		case <-poll.C:
+			now := time.Now()
+			if late := int64(now.Sub(last) - 50*time.Millisecond); late > p.lag.Load() {
+				p.lag.Store(late)
+			}
+			last = now
 			p.tracker.poll(now)
 		case <-join.C:
 			tokens = min(rate, tokens+rate/10)

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"image/color"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -13,9 +14,9 @@ import (
 )
 
 // PlotSoak draws the servers' RSS, goroutines and fds over the soak, one
-// panel each, with the kills of the first origin (red) and the end of the
-// warm-up (grey) marked and the edge's least-squares line after the
-// warm-up (dotted), into a PNG at path.
+// panel each, with the kills of the first origin (grey) and the end of the
+// warm-up (teal) marked and the edge's least-squares line after the
+// warm-up (dotted), and the cores other processes took, into a PNG at path.
 func PlotSoak(r *SoakResult, path string) error {
 	panels := []struct {
 		title, unit string
@@ -34,7 +35,7 @@ func PlotSoak(r *SoakResult, path string) error {
 	var plots [][]*plot.Plot
 	for _, pn := range panels {
 		p := plot.New()
-		p.Title.Text = fmt.Sprintf("%s over the soak (%d players, origin 1 killed every %.0f min)", pn.title, r.Players, r.KillEveryS/60)
+		p.Title.Text = fmt.Sprintf("%s over the soak (%d players, origin 1 killed every %s)", pn.title, r.Players, time.Duration(r.KillEveryS*float64(time.Second)))
 		p.X.Label.Text = "minutes"
 		p.Y.Label.Text = pn.unit
 		lo, hi := 0.0, 1.0
@@ -94,7 +95,8 @@ func PlotSoak(r *SoakResult, path string) error {
 				{X: x0 * 60, Y: sl.Mean + sl.PerHour*(x0-tm)},
 				{X: x1 * 60, Y: sl.Mean + sl.PerHour*(x1-tm)}})
 			fit.Color = color.Black
-			fit.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+			fit.Width = vg.Points(1.5)
+			fit.Dashes = []vg.Length{vg.Points(1), vg.Points(3)}
 			p.Add(fit)
 			p.Legend.Add(fmt.Sprintf("edge fit %+.2f/h", sl.PerHour), fit)
 		}
@@ -103,7 +105,7 @@ func PlotSoak(r *SoakResult, path string) error {
 			xs  []float64
 			col color.Color
 			lab string
-		}{{kills, color.RGBA{R: 220, A: 255}, "origin 1 killed"}, {[]float64{r.WarmupS / 60}, color.Gray{Y: 140}, "end of warm-up"}}
+		}{{kills, color.RGBA{R: 90, G: 90, B: 90, A: 255}, "origin 1 killed"}, {[]float64{r.WarmupS / 60}, color.RGBA{B: 200, G: 160, A: 255}, "end of warm-up"}}
 		for _, m := range marks {
 			for j, x := range m.xs {
 				l, err := plotter.NewLine(plotter.XYs{{X: x, Y: lo - pad}, {X: x, Y: hi + pad}})
@@ -124,7 +126,33 @@ func PlotSoak(r *SoakResult, path string) error {
 		p.BackgroundColor = color.White
 		plots = append(plots, []*plot.Plot{p})
 	}
-	img := vgimg.New(11*vg.Inch, 12*vg.Inch)
+	// The machine: what other processes took (a stall with the cores taken
+	// is the machine's).
+	m := plot.New()
+	m.Title.Text = "cores taken by processes outside the soak"
+	m.X.Label.Text = "minutes"
+	m.Y.Label.Text = "cores"
+	for i, c := range []struct {
+		name string
+		get  func(SoakSample) float64
+	}{{"others at nice 0", func(s SoakSample) float64 { return s.OthersCores }}, {"niced (fuzzers)", func(s SoakSample) float64 { return s.NicedCores }}} {
+		xys := make(plotter.XYs, len(r.Samples))
+		for j, sm := range r.Samples {
+			xys[j] = plotter.XY{X: sm.T / 60, Y: c.get(sm)}
+		}
+		l, err := plotter.NewLine(xys)
+		if err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		l.Color = plotutil.Color(i + 3)
+		m.Add(l)
+		m.Legend.Add(c.name, l)
+	}
+	m.Legend.Top, m.Legend.Left = true, true
+	m.Add(plotter.NewGrid())
+	m.BackgroundColor = color.White
+	plots = append(plots, []*plot.Plot{m})
+	img := vgimg.New(11*vg.Inch, 15*vg.Inch)
 	dc := draw.New(img)
 	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadY: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
 	canvases := plot.Align(plots, tiles, dc)

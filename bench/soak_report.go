@@ -36,6 +36,14 @@ type SoakSample struct {
 	UpstreamsO1 int     `json:"edge_upstreams_origin1"`
 	UpstreamsO2 int     `json:"edge_upstreams_origin2"`
 	LongestWait float64 `json:"longest_wait_ms"` // so far
+	// The machine over the interval before the sample: cores kept busy by
+	// processes outside the soak at nice 0 (other benchmarks, say) and
+	// niced ones, the 1-minute load average, and the longest the harness's
+	// 50 ms poll ticker came late (the harness's own scheduling delay).
+	OthersCores float64 `json:"others_cores"`
+	NicedCores  float64 `json:"niced_cores"`
+	Load1       float64 `json:"load1"`
+	HarnessLag  float64 `json:"harness_lag_ms"`
 }
 
 func sampleProc(httpc *http.Client, s *soakServer) *SoakProcSample {
@@ -60,11 +68,14 @@ func (s *soaker) sampleLoop(ctx context.Context, httpc *http.Client, ed, o1, o2 
 	var out []SoakSample
 	tick := time.NewTicker(s.cfg.Every)
 	defer tick.Stop()
+	var host hostMeter
 	for now := time.Now(); ; {
+		others, niced := host.sample(now)
 		sm := SoakSample{T: s.since(now), Edge: sampleProc(httpc, ed), Origin1: sampleProc(httpc, o1), Origin2: sampleProc(httpc, o2),
 			Normal: int(pop.active[soakNormal].Load()), Reset: int(pop.active[soakReset].Load()),
 			Silent: int(pop.active[soakSilent].Load()), Rtmpdump: int(pop.active[soakRtmpdump].Load()),
-			Hook: hook.phaseAt(now), LongestWait: pop.tracker.longestMs()}
+			Hook: hook.phaseAt(now), LongestWait: pop.tracker.longestMs(),
+			OthersCores: others, NicedCores: niced, Load1: loadAvg1(), HarnessLag: ms(pop.lag.Swap(0))}
 		for _, st := range streams {
 			if st.liveAt(now) {
 				sm.Live++
@@ -82,10 +93,11 @@ func (s *soaker) sampleLoop(ctx context.Context, httpc *http.Client, ed, o1, o2 
 			if sm.Origin1 != nil {
 				o1s = fmt.Sprintf("%.1fMB", sm.Origin1.RSSMB)
 			}
-			fmt.Fprintf(s.cfg.Progress, "%7.1fs edge rss=%.1fMB gor=%d fds=%d (clients %d) thr=%d cpu=%.1fs | origin2 rss=%.1fMB gor=%d fds=%d | origin1 %s | players n/r/s/d=%d/%d/%d/%d live=%d hook=%s ups o1/o2=%d/%d longest wait=%.0fms\n",
+			fmt.Fprintf(s.cfg.Progress, "%7.1fs edge rss=%.1fMB gor=%d fds=%d (clients %d) thr=%d cpu=%.1fs | origin2 rss=%.1fMB gor=%d fds=%d | origin1 %s | players n/r/s/d=%d/%d/%d/%d live=%d hook=%s ups o1/o2=%d/%d longest wait=%.0fms | others %.2f cores, niced %.2f, load %.1f, harness lag %.0fms\n",
 				sm.T, sm.Edge.RSSMB, sm.Edge.Goroutines, sm.Edge.FDs, sm.Edge.Clients, sm.Edge.Threads, sm.Edge.CPUSeconds,
 				orZero(sm.Origin2).RSSMB, orZero(sm.Origin2).Goroutines, orZero(sm.Origin2).FDs, o1s,
-				sm.Normal, sm.Reset, sm.Silent, sm.Rtmpdump, sm.Live, sm.Hook, sm.UpstreamsO1, sm.UpstreamsO2, sm.LongestWait)
+				sm.Normal, sm.Reset, sm.Silent, sm.Rtmpdump, sm.Live, sm.Hook, sm.UpstreamsO1, sm.UpstreamsO2, sm.LongestWait,
+				sm.OthersCores, sm.NicedCores, sm.Load1, sm.HarnessLag)
 		}
 		select {
 		case <-ctx.Done():
@@ -330,9 +342,9 @@ func SoakMarkdown(r *SoakResult) string {
 				}
 			}
 			wrows = append(wrows, []string{fmt.Sprintf("%.0f", w.Ms), fmt.Sprint(in.players), w.Stream, fmt.Sprintf("%.1f - %.1f", w.FromS, w.ToS),
-				map[bool]string{true: "player's end", false: "video"}[w.End], mon, nearEvents(r.Events, w.FromS-5, w.ToS)})
+				map[bool]string{true: "player's end", false: "video"}[w.End], mon, machineAt(r.Samples, w.FromS, w.ToS), nearEvents(r.Events, w.FromS-5, w.ToS)})
 		}
-		b.WriteString(Markdown([]string{"longest ms", "players", "stream", "s since start", "ended by", "monitor on origin 2", "events from 5 s before"}, wrows))
+		b.WriteString(Markdown([]string{"longest ms", "players", "stream", "s since start", "ended by", "monitor on origin 2", "others' cores / harness lag", "events from 5 s before"}, wrows))
 	}
 	b.WriteString("\nPlayers joined: ")
 	for _, k := range soakKindNames {
@@ -388,6 +400,22 @@ func soakIncidents(waits []SoakWait) []soakIncident {
 		out = append(out, soakIncident{longest: w, players: 1})
 	}
 	return out
+}
+
+// machineAt is the most cores other processes (nice 0) took and the
+// harness's longest lag in the samples covering [from, to].
+func machineAt(samples []SoakSample, from, to float64) string {
+	var others, lag float64
+	for i, sm := range samples {
+		start := sm.T
+		if i > 0 {
+			start = samples[i-1].T
+		}
+		if sm.T >= from && start <= to {
+			others, lag = max(others, sm.OthersCores), max(lag, sm.HarnessLag)
+		}
+	}
+	return fmt.Sprintf("%.2f / %.0f ms", others, lag)
 }
 
 // nearEvents lists the events between from and to, seconds since the start.
