@@ -13,8 +13,10 @@ import (
 // SoakProcSample is one sample of one server process.
 type SoakProcSample struct {
 	PID        int     `json:"pid"`
-	RSSMB      float64 `json:"rss_mb"` // VmRSS
-	HWMMB      float64 `json:"hwm_mb"` // VmHWM: peak so far
+	RSSMB      float64 `json:"rss_mb"`      // VmRSS
+	HWMMB      float64 `json:"hwm_mb"`      // VmHWM: peak so far
+	AnonMB     float64 `json:"rss_anon_mb"` // RssAnon: private memory (heap, stacks)
+	FileMB     float64 `json:"rss_file_mb"` // RssFile: the binary's pages touched so far
 	Threads    int     `json:"threads"`
 	Goroutines int     `json:"goroutines"` // from pprof (-1: no answer)
 	FDs        int     `json:"fds"`
@@ -56,10 +58,11 @@ func sampleProc(httpc *http.Client, s *soakServer) *SoakProcSample {
 	if !ok {
 		return nil
 	}
-	return &SoakProcSample{PID: pid, RSSMB: st.RSSMB, HWMMB: st.HWMMB, FDs: st.FDs, Clients: st.Held,
+	u := (&ProcWatch{PID: pid}).Usage()
+	return &SoakProcSample{PID: pid, RSSMB: st.RSSMB, HWMMB: st.HWMMB, AnonMB: u.AnonMB, FileMB: u.FileMB, FDs: st.FDs, Clients: st.Held,
 		Threads:    statusKB(pid, "Threads:"), // a count, not kB: statusKB reads any numeric field
 		Goroutines: goroutines(httpc, s.pprof),
-		CPUSeconds: (&ProcWatch{PID: pid}).Usage().CPUSeconds}
+		CPUSeconds: u.CPUSeconds}
 }
 
 // sampleLoop samples the servers every Every until ctx is done or the edge
@@ -228,6 +231,7 @@ var soakMetrics = []struct {
 	{"rss_mb", func(p *SoakProcSample) float64 { return p.RSSMB }, func(t SoakTolerance) float64 { return t.RSSMBPerHour }},
 	{"goroutines", func(p *SoakProcSample) float64 { return float64(p.Goroutines) }, func(t SoakTolerance) float64 { return t.GoroutinesPerHour }},
 	{"fds", func(p *SoakProcSample) float64 { return float64(p.FDs) }, func(t SoakTolerance) float64 { return t.FDsPerHour }},
+	{"rss_anon_mb", func(p *SoakProcSample) float64 { return p.AnonMB }, nil},
 	{"fds_besides_clients", func(p *SoakProcSample) float64 { return float64(p.FDs - p.Clients) }, nil},
 	{"threads", func(p *SoakProcSample) float64 { return float64(p.Threads) }, nil},
 }
