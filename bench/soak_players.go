@@ -265,7 +265,7 @@ type soakTracker struct {
 	tracked    int
 	firstMedia []float64 // ms from dial to the first video message
 	longest    SoakWait
-	waits      []SoakWait // those of 1 s and more (the first 1,000)
+	waits      []SoakWait // those of 1 s and more (the 1,000 longest)
 	over1s     int
 	overTarget int
 	// The same for the monitors, players of the second origin itself: a
@@ -348,9 +348,7 @@ func (t *soakTracker) note(tr *soakTracked, from, to time.Time, end bool) {
 	}
 	sw := SoakWait{Ms: float64(w.Milliseconds()), Player: tr.id, Stream: tr.st.name, FromS: t.s.since(from), ToS: t.s.since(to), End: end}
 	if tr.monitor {
-		if len(t.monWaits) < 1000 {
-			t.monWaits = append(t.monWaits, sw)
-		}
+		t.monWaits = keepLongest(t.monWaits, sw, 1000)
 		if sw.Ms > t.monLongest.Ms {
 			t.monLongest = sw
 		}
@@ -360,12 +358,27 @@ func (t *soakTracker) note(tr *soakTracked, from, to time.Time, end bool) {
 	if w > t.s.cfg.MaxWait {
 		t.overTarget++
 	}
-	if len(t.waits) < 1000 {
-		t.waits = append(t.waits, sw)
-	}
+	t.waits = keepLongest(t.waits, sw, 1000)
 	if sw.Ms > t.longest.Ms {
 		t.longest = sw
 	}
+}
+
+// keepLongest adds w to waits, keeping at most n: the longest.
+func keepLongest(waits []SoakWait, w SoakWait, n int) []SoakWait {
+	if len(waits) < n {
+		return append(waits, w)
+	}
+	shortest := 0
+	for i := range waits {
+		if waits[i].Ms < waits[shortest].Ms {
+			shortest = i
+		}
+	}
+	if w.Ms > waits[shortest].Ms {
+		waits[shortest] = w
+	}
+	return waits
 }
 
 func (t *soakTracker) longestMs() float64 {

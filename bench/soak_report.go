@@ -164,7 +164,7 @@ type SoakResult struct {
 	LongestWait     SoakWait   `json:"longest_wait"`
 	WaitsOver1s     int        `json:"waits_over_1s"`
 	WaitsOverTarget int        `json:"waits_over_target"`
-	Waits           []SoakWait `json:"waits,omitempty"` // of 1 s and more, longest first
+	Waits           []SoakWait `json:"waits,omitempty"` // of 1 s and more, longest first (the 1,000 longest)
 	// The monitors' (players of origin 2 itself) waits of 1 s and more.
 	MonitorLongestWait SoakWait   `json:"monitor_longest_wait"`
 	MonitorWaits       []SoakWait `json:"monitor_waits,omitempty"`

@@ -99,3 +99,17 @@ func TestSoakVerdict(t *testing.T) {
 		t.Fatal("a restarted edge passed")
 	}
 }
+
+func TestKeepLongest(t *testing.T) {
+	var w []SoakWait
+	for _, ms := range []float64{5, 1, 9, 3, 7, 2} {
+		w = keepLongest(w, SoakWait{Ms: ms}, 3)
+	}
+	got := map[float64]bool{}
+	for _, x := range w {
+		got[x.Ms] = true
+	}
+	if len(w) != 3 || !got[9] || !got[7] || !got[5] {
+		t.Fatalf("kept %v, want 9, 7 and 5", w)
+	}
+}
