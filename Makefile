@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 CONFIG  ?=
 TAGS    ?=
 
-.PHONY: all build run test fuzz bench bench-micro bench-quick clean deps deps-test
+.PHONY: all build run test fuzz bench bench-micro bench-quick soak clean deps deps-test
 
 all: build
 
@@ -55,6 +55,19 @@ bench: deps-test build bench-micro
 ## bench-quick: a 2-minute version of the comparison
 bench-quick: deps-test build
 	./bin/rtmpbench compare -out $(BENCH_OUT) -players 200 -runs 1 -d 10s -scaling "" -cold 2 -publishers 10 -scaling-d 5s
+
+## soak: SOAK_D (30m) of two origins and an edge under churn: ffmpeg publishers coming and going,
+## 300 players joining and leaving (some resetting, some never reading, some rtmpdump), origin 1
+## SIGKILLed every 4 minutes, a hook server sometimes slow or down; samples RSS, goroutines
+## (pprof build), fds, threads and CPU every 5 s and judges the slopes, the longest wait for media and
+## the edge's survival. Not part of test. Results, table and plot go to SOAK_OUT.
+SOAK_D ?= 30m
+SOAK_OUT ?= bench-out/soak
+SOAK_ARGS ?=
+soak: deps-test
+	$(GO) build -trimpath -tags pprof -o bin/rtmpedge-pprof ./cmd/rtmpedge
+	$(GO) build -trimpath -o bin/rtmpbench ./cmd/rtmpbench
+	./bin/rtmpbench soak -server bin/rtmpedge-pprof -d $(SOAK_D) -out $(SOAK_OUT) $(SOAK_ARGS)
 
 clean:
 	rm -rf bin

@@ -7,6 +7,7 @@
 //	rtmpbench compare [-players 500] [-runs 3] [-d 30s] [-out bench-out] [-srs PATH]
 //	rtmpbench gigabit [-players 800,1000] [-d 20s] [-out gigabit-out] [-srs PATH] [-ours-extra NAME=YAML]   (root)
 //	rtmpbench churn   -url rtmp://HOST/APP/STREAM [-cycles 3000] [-concurrency 50] [-canaries 5] [-pid PID] [-json F]
+//	rtmpbench soak    [-d 30m] [-kill-every 4m] [-players 300] [-server bin/rtmpedge-pprof] [-out soak-out]
 package main
 
 import (
@@ -44,6 +45,8 @@ func main() {
 		err = churn(ctx, os.Args[2:])
 	case "stall":
 		err = stall(ctx, os.Args[2:])
+	case "soak":
+		err = soak(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -54,7 +57,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare|churn|gigabit|stall [flags]   (rtmpbench CMD -h for flags)`)
+	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare|churn|gigabit|stall|soak [flags]   (rtmpbench CMD -h for flags)`)
 	os.Exit(2)
 }
 
