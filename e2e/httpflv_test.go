@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
@@ -343,5 +344,37 @@ func TestHTTPFLVWithCurl(t *testing.T) {
 	p, err := ffprobe(t, out)
 	if err != nil || !hasAV(p) || len(p.Streams) != 2 {
 		t.Fatalf("ffprobe of curl's file: %+v %v", p.Streams, err)
+	}
+}
+
+// ffplay (headless: no display, SDL's dummy drivers) plays an HTTP-FLV
+// stream through an edge: it finds the H.264 and AAC streams and its clock
+// advances. With -nodisp it does not stop on its own on a live stream, so
+// it is stopped after a few seconds.
+func TestHTTPFLVWithFFplay(t *testing.T) {
+	requireTool(t, "ffplay")
+	origin := startServer(t, originConfig)
+	edge := startServer(t, strings.Replace(edgeConfig("", origin.addr), "log: {level: info}", "log: {level: info}\nhttp: {listen: [\"%HTTP%\"]}", 1))
+	publishFFmpeg(t, origin.url("live/fp"), "320x240", 60)
+	probeUntil(t, origin.url("live/fp"), hasAV)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffplay", "-hide_banner", "-nodisp", "-loglevel", "info", "http://"+edge.httpAddr+"/live/fp.flv")
+	cmd.Env = append(os.Environ(), "SDL_AUDIODRIVER=dummy", "SDL_VIDEODRIVER=dummy")
+	out, _ := cmd.CombinedOutput() // killed by the context: the stream is live
+	text := string(out)
+	if !strings.Contains(text, "Video: h264") || !strings.Contains(text, "Audio: aac") {
+		t.Fatalf("ffplay did not find h264 and aac:\n%s", lastLines(text, 10))
+	}
+	// Its status line: "  3.21 M-A: ..." with the playback clock first.
+	var clock float64
+	for _, f := range strings.Split(text, "\r") {
+		var c float64
+		if _, err := fmt.Sscanf(strings.TrimSpace(f), "%f M-A", &c); err == nil && c > clock {
+			clock = c
+		}
+	}
+	if clock < 2 {
+		t.Fatalf("ffplay's clock reached %.2f s in 6 s, want at least 2 s of playback", clock)
 	}
 }
