@@ -248,7 +248,7 @@ func wsDial(t *testing.T, addr, path string) io.Reader {
 // from one upstream.
 func TestHTTPFLVEdgeSharesTheUpstream(t *testing.T) {
 	origin := startServer(t, originConfig)
-	edge := startServer(t, strings.Replace(edgeConfig("", origin.addr), "log: {level: info}", "log: {level: info}\nhttp: {listen: [\"%HTTP%\"]}", 1))
+	edge := startServer(t, httpEdgeConfig(origin.addr))
 	publishFFmpeg(t, origin.url("live/mix"), "320x240", 60)
 	probeUntil(t, origin.url("live/mix"), hasAV)
 	base := countPlays(origin.log.String(), "mix") // ffprobe's
@@ -354,7 +354,7 @@ func TestHTTPFLVWithCurl(t *testing.T) {
 func TestHTTPFLVWithFFplay(t *testing.T) {
 	requireTool(t, "ffplay")
 	origin := startServer(t, originConfig)
-	edge := startServer(t, strings.Replace(edgeConfig("", origin.addr), "log: {level: info}", "log: {level: info}\nhttp: {listen: [\"%HTTP%\"]}", 1))
+	edge := startServer(t, httpEdgeConfig(origin.addr))
 	publishFFmpeg(t, origin.url("live/fp"), "320x240", 60)
 	probeUntil(t, origin.url("live/fp"), hasAV)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
