@@ -24,7 +24,7 @@ func (ss *session) account(unread int) {
 		return
 	}
 	ss.held.Store(h)
-	if ss.srv.inflight.Add(d) > int64(ss.srv.cfg.MaxInflightBytes) && d > 0 {
+	if ss.srv.inflight.Add(d) > int64(ss.srv.config().MaxInflightBytes) && d > 0 {
 		ss.srv.reclaim()
 	}
 }
@@ -44,7 +44,7 @@ func (s *Server) reclaim() {
 		return
 	}
 	defer s.reclaimMu.Unlock()
-	limit := int64(s.cfg.MaxInflightBytes)
+	limit := int64(s.config().MaxInflightBytes)
 	var live int64
 	hs := s.reclaimScratch[:0]
 	s.sessions.Range(func(k, _ any) bool {

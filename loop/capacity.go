@@ -12,7 +12,7 @@ import (
 // or "" when it fits. Egress is estimated as the sum over streams of
 // players x bit rate, the new player included.
 func (s *Server) overCapacity(hub *edge.Hub) string {
-	c := s.cfg.Capacity
+	c := s.config().Capacity
 	if c.MaxPlayers > 0 {
 		if n := s.players.Load(); n >= int64(c.MaxPlayers) {
 			return fmt.Sprintf("max_players %d reached", c.MaxPlayers)
@@ -35,7 +35,7 @@ func (s *Server) overCapacity(hub *edge.Hub) string {
 // NetStream.Play.Failed naming the limit. The connection is closed.
 func (ss *session) refusePlay(name, limit string) {
 	ss.srv.refusedPlays.Add(1)
-	if sib := ss.srv.cfg.Capacity.Redirect; len(sib) > 0 {
+	if sib := ss.srv.config().Capacity.Redirect; len(sib) > 0 {
 		to := sib[int(ss.srv.refusedPlays.Load())%len(sib)]
 		tcURL := "rtmp://" + to + "/" + ss.appRaw
 		st := statusObject("error", "NetConnection.Connect.Rejected", "RTMP 302 Redirect: "+limit)

@@ -132,7 +132,7 @@ func (ss *session) onConnect(txn float64, vals []any) error {
 		ss.sendCommand(0, "_error", txn, nil, statusObject("error", "NetConnection.Connect.Rejected", err.Error()))
 		return fmt.Errorf("connect: %w", err)
 	}
-	v := ss.srv.cfg.Vhost(t.vhost)
+	v := ss.srv.config().Vhost(t.vhost)
 	if v == nil {
 		desc := fmt.Sprintf("vhost %q is not served here", t.vhost)
 		ss.sendCommand(0, "_error", txn, nil, statusObject("error", "NetConnection.Connect.Rejected", desc))
@@ -192,9 +192,9 @@ func (ss *session) acceptConnect(txn float64, obj amf.Object, vals []any, t targ
 	encoding, _ := obj.Number("objectEncoding")
 	b := chunk.AppendWindowAckSize(ss.out[:0], windowAckSize)
 	b = chunk.AppendSetPeerBandwidth(b, peerBandwidth, 2)
-	b = chunk.AppendSetChunkSize(b, uint32(ss.srv.cfg.ChunkSize))
+	b = chunk.AppendSetChunkSize(b, uint32(ss.srv.config().ChunkSize))
 	ss.write(b)
-	ss.outChunk = ss.srv.cfg.ChunkSize
+	ss.outChunk = ss.srv.config().ChunkSize
 	ss.sendCommand(0, "_result", txn,
 		amf.Object{{Key: "fmsVer", Value: "FMS/3,5,3,888"}, {Key: "capabilities", Value: 127.0}, {Key: "mode", Value: 1.0}},
 		amf.Object{
@@ -306,7 +306,7 @@ func (ss *session) onPublish(txn float64, args []any) error {
 // messages up to max_message_size (until now: max_command_size).
 func (ss *session) becomePublisher() {
 	ss.role.Store(int32(rolePublisher))
-	ss.rd.SetMaxMessageSize(int(ss.srv.cfg.MaxMessageSize))
+	ss.rd.SetMaxMessageSize(int(ss.srv.config().MaxMessageSize))
 }
 
 // startPublish makes the session the stream's publisher (or forwards it).
@@ -321,7 +321,7 @@ func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 		ss.log.Info("publish forwarding", "vhost", key.Vhost, "app", key.App, "stream", name)
 		return
 	}
-	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.cfg.ChunkSize, v))
+	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.config().ChunkSize, v))
 	if err := hub.Publish(ss); err != nil {
 		ss.srv.hubs.Release(hub)
 		ss.sendStatus("error", "NetStream.Publish.BadName", fmt.Sprintf("Stream %s is already publishing.", name))
@@ -377,7 +377,7 @@ func (ss *session) onPlay(txn float64, args []any) error {
 // startPlay attaches the session to the stream as a player.
 func (ss *session) startPlay(raw, name string, reset bool, v *conf.Vhost) {
 	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
-	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.cfg.ChunkSize, v))
+	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.config().ChunkSize, v))
 	if limit := ss.srv.overCapacity(hub); limit != "" {
 		ss.srv.hubs.Release(hub)
 		ss.refusePlay(name, limit)

@@ -73,7 +73,7 @@ func (f *forwarder) connect() {
 		App:       f.target.app,
 		Stream:    f.target.stream,
 		Upnode:    s.upnode(f.target.vhost, s.localAddr()),
-		ChunkSize: s.cfg.ChunkSize,
+		ChunkSize: s.config().ChunkSize,
 	})
 	f.conn = s.dialUpstream(addr, f.cluster.ConnectTimeout, f.cluster.CommandTimeout, 0, up, f, f.ss.c.EventLoop(), f.log)
 }

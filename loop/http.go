@@ -107,7 +107,7 @@ func (ss *session) serveHTTP(req *httpflv.Request) {
 		ss.answerHTTP(400, err.Error(), true)
 		return
 	}
-	v := ss.srv.cfg.Vhost(vhost)
+	v := ss.srv.config().Vhost(vhost)
 	if v == nil {
 		ss.answerHTTP(404, fmt.Sprintf("vhost %q is not served here", vhost), false)
 		return
@@ -170,7 +170,7 @@ var flvHeaders = []string{"Content-Type", "video/x-flv", "Cache-Control", "no-ca
 // origin and the player waits, as RTMP players do.
 func (ss *session) startHTTPPlay(stream string, req *httpflv.Request, v *conf.Vhost) {
 	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: stream}
-	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.cfg.ChunkSize, v))
+	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.config().ChunkSize, v))
 	if v.Cluster.Mode != conf.ModeRemote && !hub.Publishing() {
 		ss.srv.hubs.Release(hub)
 		ss.answerHTTP(404, fmt.Sprintf("stream %s is not published", key), false)
@@ -218,7 +218,7 @@ func (ss *session) startHTTPPlay(stream string, req *httpflv.Request, v *conf.Vh
 // and the given headers, as name, value pairs.
 func (ss *session) writeHTTP(status int, headers ...string) {
 	all := make([]string, 0, len(headers)+2)
-	if o := ss.srv.cfg.HTTP.CORSOrigin; o != "" {
+	if o := ss.srv.config().HTTP.CORSOrigin; o != "" {
 		all = append(all, "Access-Control-Allow-Origin", o)
 	}
 	all = append(all, headers...)

@@ -89,7 +89,7 @@ func (s *Server) ingestJoin(ss *session, v *conf.Vhost, t upstreamTarget) {
 	defer s.ingestMu.Unlock()
 	ing := s.ingesters[ss.hub]
 	if ing == nil {
-		hub := s.hubs.Acquire(ss.hub.Key(), hubOptions(s.cfg.ChunkSize, v))
+		hub := s.hubs.Acquire(ss.hub.Key(), hubOptions(s.config().ChunkSize, v))
 		ing = &ingester{
 			srv: s, hub: hub, target: t, loop: ss.c.EventLoop(), cluster: v.Cluster,
 			attempts: s.originsLocked(v).NewAttempts(ss.key.App+"/"+ss.key.Stream, v.Cluster.RetryMin, v.Cluster.RetryMax),
@@ -189,7 +189,7 @@ func (ing *ingester) connectLocked() {
 		Stream: t.stream,
 		Upnode: ing.srv.upnode(t.vhost, ing.srv.localAddr()),
 		// The upstream receives media: it keeps max_message_size.
-		MaxMessageSize: int(ing.srv.cfg.MaxMessageSize),
+		MaxMessageSize: int(ing.srv.config().MaxMessageSize),
 	})
 	var o *outbound
 	up.OnMedia = func(typeID uint8, ts uint32, payload []byte) error {
@@ -260,8 +260,8 @@ func (s *Server) originsLocked(v *conf.Vhost) *edge.Origins {
 
 // localAddr is an address of this server for debug_upnode.
 func (s *Server) localAddr() string {
-	if len(s.cfg.Listen) > 0 {
-		return s.cfg.Listen[0]
+	if len(s.config().Listen) > 0 {
+		return s.config().Listen[0]
 	}
 	return ""
 }

@@ -35,7 +35,7 @@ type timeoutChecker interface {
 type Server struct {
 	gnet.BuiltinEventEngine
 
-	cfg    *conf.Config
+	cfg    atomic.Pointer[conf.Config] // swapped whole by Reload; read it with config()
 	log    *slog.Logger
 	hubs   *edge.Registry
 	engine gnet.Engine
@@ -71,8 +71,7 @@ type Server struct {
 func New(cfg *conf.Config, log *slog.Logger) *Server {
 	loops := runtime.GOMAXPROCS(0)
 	link := int64(cfg.Capacity.Link)
-	return &Server{
-		cfg:       cfg,
+	s := &Server{
 		log:       log,
 		hubs:      edge.NewRegistry(),
 		booted:    make(chan struct{}),
@@ -87,13 +86,19 @@ func New(cfg *conf.Config, log *slog.Logger) *Server {
 		ingesters: make(map[*edge.Hub]*ingester),
 		origins:   make(map[string]*edge.Origins),
 	}
+	s.cfg.Store(cfg)
+	return s
 }
+
+// config returns the configuration in force. A caller that needs several
+// settings to agree reads it once and keeps the pointer.
+func (s *Server) config() *conf.Config { return s.cfg.Load() }
 
 // Run serves until ctx is cancelled, then closes every connection and
 // returns. It returns an error if the listeners cannot be opened.
 func (s *Server) Run(ctx context.Context) error {
 	var addrs []string
-	for _, a := range append(append([]string(nil), s.cfg.Listen...), s.cfg.HTTP.Listen...) {
+	for _, a := range append(append([]string(nil), s.config().Listen...), s.config().HTTP.Listen...) {
 		addrs = append(addrs, "tcp://"+a)
 	}
 	done := make(chan error, 1)
@@ -109,11 +114,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	select {
 	case err := <-done:
-		return fmt.Errorf("listen %v: %w", s.cfg.Listen, err)
+		return fmt.Errorf("listen %v: %w", s.config().Listen, err)
 	case <-s.booted:
 	}
-	s.log.Info("rtmp server listening", "listen", s.cfg.Listen, "http_listen", s.cfg.HTTP.Listen, "event_loops", s.loops,
-		"config", s.cfg.Source)
+	s.log.Info("rtmp server listening", "listen", s.config().Listen, "http_listen", s.config().HTTP.Listen, "event_loops", s.loops,
+		"config", s.config().Source)
 	select {
 	case err := <-done:
 		return err
@@ -145,9 +150,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	n := s.conns.Add(1)
 	remote := c.RemoteAddr().String()
-	if n > int64(s.cfg.MaxConnections) {
+	if n > int64(s.config().MaxConnections) {
 		s.conns.Add(-1)
-		s.log.Warn("connection refused: max_connections reached", "client", remote, "max_connections", s.cfg.MaxConnections)
+		s.log.Warn("connection refused: max_connections reached", "client", remote, "max_connections", s.config().MaxConnections)
 		return nil, gnet.Close
 	}
 	ss := newSession(s, c, remote)

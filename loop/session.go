@@ -143,7 +143,7 @@ func (ss *session) consume(buf []byte) (used int, err error) {
 		ss.log.Debug("handshake done", "complex", ss.hs.Complex())
 		ss.hs = nil
 		// Until it publishes, a connection only sends commands.
-		ss.rd = chunk.NewReader(chunk.ReaderConfig{MaxMessageSize: int(min(ss.srv.cfg.MaxCommandSize, ss.srv.cfg.MaxMessageSize))})
+		ss.rd = chunk.NewReader(chunk.ReaderConfig{MaxMessageSize: int(min(ss.srv.config().MaxCommandSize, ss.srv.config().MaxMessageSize))})
 	}
 	// What stays unread (a partial chunk, up to one message) sits in gnet's
 	// buffer: it counts as held too.
@@ -265,7 +265,7 @@ func (ss *session) handleMedia(typeID uint8, ts uint32, payload []byte) error {
 // checkTimeouts runs on the ticker goroutine; it only reads atomics and
 // closes the connection (which is safe from any goroutine).
 func (ss *session) checkTimeouts(now time.Time) {
-	cfg := ss.srv.cfg
+	cfg := ss.srv.config()
 	var reason string
 	switch role(ss.role.Load()) {
 	case roleNone:
