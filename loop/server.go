@@ -9,9 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +40,9 @@ type Server struct {
 	engine gnet.Engine
 	booted chan struct{}
 
+	lns          listeners    // open listening addresses
+	acceptErrors atomic.Int64 // accept or enroll failures (out of descriptors, say)
+
 	nextID   atomic.Uint64
 	conns    atomic.Int64
 	sessions sync.Map // timeoutChecker (sessions and outbound connections) -> struct{}, for the ticker
@@ -49,8 +51,7 @@ type Server struct {
 	groups   map[groupKey]*group
 	loopIdx  map[gnet.EventLoop]int // event loops numbered in the order their first group came
 
-	httpPorts map[int]bool // ports of the HTTP listeners (config validation keeps them apart from RTMP's)
-	loops     int          // event loops
+	loops     int // event loops
 	notifier  *hook.Notifier
 	paceBurst int64 // bytes one loop's slot of paced writes may carry
 
@@ -79,7 +80,6 @@ func New(cfg *conf.Config, log *slog.Logger) *Server {
 		loopIdx:   make(map[gnet.EventLoop]int),
 		loops:     loops,
 		paceBurst: link / 8 * cfg.Capacity.PaceBurst.Microseconds() / 1_000_000 / int64(loops),
-		httpPorts: listenPorts(cfg.HTTP.Listen),
 		notifier:  hook.NewNotifier(notifyQueue, notifyWorkers, log),
 
 		serverID:  fmt.Sprintf("%x", time.Now().UnixNano()),
@@ -97,42 +97,58 @@ func (s *Server) config() *conf.Config { return s.cfg.Load() }
 // Run serves until ctx is cancelled, then closes every connection and
 // returns. It returns an error if the listeners cannot be opened.
 func (s *Server) Run(ctx context.Context) error {
-	var addrs []string
-	for _, a := range append(append([]string(nil), s.config().Listen...), s.config().HTTP.Listen...) {
-		addrs = append(addrs, "tcp://"+a)
-	}
+	cfg := s.config()
 	done := make(chan error, 1)
 	go func() {
-		done <- gnet.Rotate(s, addrs,
+		// The server accepts on its own goroutines (listen.go) and enrolls
+		// connections on the loops. gnet wants a listener of its own to
+		// start: an abstract unix socket that nothing connects to.
+		engineAddr := fmt.Sprintf("unix://@rtmpedge-%d-%s", os.Getpid(), s.serverID)
+		done <- gnet.Rotate(s, []string{engineAddr},
 			gnet.WithNumEventLoop(s.loops),
 			gnet.WithLoadBalancing(gnet.LeastConnections),
-			gnet.WithReuseAddr(true),
 			gnet.WithTicker(true),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(gnetLogger{s.log}),
 		)
 	}()
 	select {
 	case err := <-done:
-		return fmt.Errorf("listen %v: %w", s.config().Listen, err)
+		return fmt.Errorf("start event loops: %w", err)
 	case <-s.booted:
 	}
-	s.log.Info("rtmp server listening", "listen", s.config().Listen, "http_listen", s.config().HTTP.Listen, "event_loops", s.loops,
-		"config", s.config().Source)
+	if _, _, err := s.reconcileListeners(cfg.Listen, cfg.HTTP.Listen); err != nil {
+		s.stopEngine(done)
+		return err
+	}
+	s.log.Info("rtmp server listening", "listen", cfg.Listen, "http_listen", cfg.HTTP.Listen, "event_loops", s.loops,
+		"config", cfg.Source)
 	select {
 	case err := <-done:
+		s.closeListeners()
 		return err
 	case <-ctx.Done():
 	}
 	s.log.Info("shutting down", "connections", s.conns.Load())
+	s.closeListeners()
+	if err := s.stopEngine(done); err != nil {
+		return err
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.notifier.Close(stopCtx) // post the notifications of the connections just closed
+	s.log.Info("stopped")
+	return nil
+}
+
+// stopEngine stops the event loops, closing every connection, and waits
+// for Rotate to return on done.
+func (s *Server) stopEngine(done <-chan error) error {
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.engine.Stop(stopCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("stop: %w", err)
 	}
 	<-done
-	s.notifier.Close(stopCtx) // post the notifications of the connections just closed
-	s.log.Info("stopped")
 	return nil
 }
 
@@ -148,6 +164,12 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if o, ok := c.Context().(*outbound); ok {
 		return o.onOpen(c)
 	}
+	proto := protoRTMP
+	if l, ok := c.Context().(*listener); ok {
+		proto = l.proto
+	} else if c.LocalAddr().Network() == "unix" {
+		return nil, gnet.Close // the engine's placeholder listener
+	}
 	n := s.conns.Add(1)
 	remote := c.RemoteAddr().String()
 	if n > int64(s.config().MaxConnections) {
@@ -156,7 +178,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	ss := newSession(s, c, remote)
-	if s.isHTTP(c.LocalAddr()) {
+	if proto == protoHTTP {
 		ss.hs, ss.http = nil, &httpState{}
 	}
 	c.SetContext(ss)
@@ -240,25 +262,3 @@ const (
 	notifyQueue   = 4096
 	notifyWorkers = 4
 )
-
-// listenPorts returns the ports of listen addresses.
-func listenPorts(addrs []string) map[int]bool {
-	ports := map[int]bool{}
-	for _, a := range addrs {
-		if _, p, err := net.SplitHostPort(a); err == nil {
-			if n, err := strconv.Atoi(p); err == nil {
-				ports[n] = true
-			}
-		}
-	}
-	return ports
-}
-
-// isHTTP reports whether a connection came in on an HTTP listener.
-func (s *Server) isHTTP(local net.Addr) bool {
-	if len(s.httpPorts) == 0 {
-		return false
-	}
-	a, ok := local.(*net.TCPAddr)
-	return ok && s.httpPorts[a.Port]
-}
