@@ -18,8 +18,8 @@ import (
 // with a section of its own (written __defaultVhost__; names are lowercased).
 const DefaultVhost = "__defaultvhost__"
 
-// defaultSource is Config.Source for the embedded default.
-const defaultSource = "embedded default"
+// DefaultSource is Config.Source for the embedded default.
+const DefaultSource = "embedded default"
 
 //go:embed default.yaml
 var defaultYAML []byte
@@ -39,6 +39,7 @@ type Config struct {
 	IdleTimeout      time.Duration `mapstructure:"idle_timeout"`
 	Capacity         Capacity      `mapstructure:"capacity"`
 	HTTP             HTTP          `mapstructure:"http"`
+	API              API           `mapstructure:"api"`
 	Log              Log           `mapstructure:"log"`
 	// Vhosts is keyed by lowercased name; it contains DefaultVhost when the
 	// file (or the embedded default) defines it.
@@ -65,6 +66,15 @@ type HTTP struct {
 	Listen        []string      `mapstructure:"listen"`         // host:port list; empty: no HTTP
 	HeaderTimeout time.Duration `mapstructure:"header_timeout"` // the request head must arrive within it
 	CORSOrigin    string        `mapstructure:"cors_origin"`    // Access-Control-Allow-Origin; empty: no CORS headers
+}
+
+// API configures the HTTP API (SRS-compatible /api/v1, Prometheus
+// /metrics, health and reload), served by its own listener.
+type API struct {
+	Listen string `mapstructure:"listen"` // host:port; empty: no API
+	// Auth is "user:password" for HTTP basic authentication of every path
+	// except the health check; empty: none (allowed on loopback only).
+	Auth string `mapstructure:"auth"`
 }
 
 // Log configures logging.
@@ -137,7 +147,7 @@ const (
 
 // Default returns the embedded default configuration.
 func Default() (*Config, error) {
-	return parse(defaultYAML, "yaml", defaultSource)
+	return parse(defaultYAML, "yaml", DefaultSource)
 }
 
 // Vhost resolves a vhost name from a client's tcUrl host or ?vhost=

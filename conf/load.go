@@ -157,7 +157,7 @@ func parse(data []byte, format, source string) (*Config, error) {
 		return nil, fmt.Errorf("conf: embedded default: %w", err)
 	}
 	doc := base
-	if source != defaultSource {
+	if source != DefaultSource {
 		if doc, err = read(data, format); err != nil {
 			where := source
 			if where == "" {

@@ -60,6 +60,21 @@ func validateTop(p *problems, c *Config) {
 	if strings.ContainsAny(c.HTTP.CORSOrigin, "\r\n") {
 		p.add("http"+keyDelim+"cors_origin", "must be one line, got %q", c.HTTP.CORSOrigin)
 	}
+	if c.API.Listen != "" {
+		if err := checkListen(c.API.Listen); err != nil {
+			p.add("api"+keyDelim+"listen", "%v", err)
+		} else if _, port, _ := net.SplitHostPort(c.API.Listen); rtmpPorts[port] || slices.ContainsFunc(c.HTTP.Listen, func(a string) bool {
+			_, hp, _ := net.SplitHostPort(a)
+			return hp == port
+		}) {
+			p.add("api"+keyDelim+"listen", "port %s is also an RTMP or HTTP listen port: the API needs a port of its own", port)
+		} else if !isLoopback(c.API.Listen) && c.API.Auth == "" {
+			p.add("api"+keyDelim+"listen", "%s is reachable beyond loopback: set api%sauth (user:password) or listen on 127.0.0.1", c.API.Listen, keyDelim)
+		}
+	}
+	if c.API.Auth != "" && !strings.Contains(c.API.Auth, ":") {
+		p.add("api"+keyDelim+"auth", "must be user:password")
+	}
 	if c.MaxConnections < 1 {
 		p.add("max_connections", "must be at least 1, got %d", c.MaxConnections)
 	}
@@ -294,4 +309,17 @@ func stripAddrErr(err error) string {
 		return ae.Err
 	}
 	return err.Error()
+}
+
+// isLoopback reports whether a host:port listens on loopback only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rtmpedge/rtmpedge/chunk"
 	"github.com/rtmpedge/rtmpedge/flv"
@@ -176,6 +177,10 @@ type Hub struct {
 	bitrate   atomic.Int64
 
 	notifyPublish, notifyUnpublish []byte
+
+	created time.Time
+	frames  atomic.Uint64 // video messages published
+	bytesIn atomic.Uint64 // media payload bytes published
 }
 
 func newHub(key Key, opts Options) *Hub {
@@ -189,6 +194,28 @@ func newHub(key Key, opts Options) *Hub {
 		ring:            make([]Packet, minRing),
 		notifyPublish:   publishNotification(key, opts.ChunkSize),
 		notifyUnpublish: unpublishNotification(key, opts.ChunkSize),
+		created:         time.Now(),
+	}
+}
+
+// Stats are a stream's counters and codec headers, for the API.
+type Stats struct {
+	Created     time.Time
+	Frames      uint64 // video messages published
+	BytesIn     uint64 // media payload bytes published
+	Publishing  bool
+	VideoHeader []byte // the video sequence header payload (nil: none yet)
+	AudioHeader []byte // the audio sequence header payload
+}
+
+// Stats returns the stream's counters and copies of its sequence headers.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return Stats{
+		Created: h.created, Frames: h.frames.Load(), BytesIn: h.bytesIn.Load(), Publishing: h.publisher != nil,
+		VideoHeader: bytes.Clone(h.rawHeaders[KindVideo-KindAudio]),
+		AudioHeader: bytes.Clone(h.rawHeaders[KindAudio-KindAudio]),
 	}
 }
 
@@ -272,7 +299,9 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 	}
 	ts = h.mapTimestampLocked(m.Kind, ts)
 	h.measureLocked(ts, len(payload))
+	h.bytesIn.Add(uint64(len(payload)))
 	if m.Kind == KindVideo {
+		h.frames.Add(1)
 		h.hasVideo.Store(true)
 	} else if m.Kind == KindAudio {
 		h.hasAudio.Store(true)

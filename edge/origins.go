@@ -12,11 +12,10 @@ import (
 // Origins orders the origins of an edge vhost for each stream and
 // remembers which ones failed recently, so they are tried last.
 type Origins struct {
-	list    []string
-	hash    bool
-	deadTTL time.Duration
-
 	mu        sync.Mutex
+	list      []string
+	hash      bool
+	deadTTL   time.Duration
 	deadUntil map[string]time.Time
 }
 
@@ -29,6 +28,8 @@ func NewOrigins(list []string, hash bool, deadTTL time.Duration) *Origins {
 // Order returns the origins to try for stream, best first: the policy's
 // order, with origins that failed within the dead TTL moved to the end.
 func (o *Origins) Order(stream string, now time.Time) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	order := slices.Clone(o.list)
 	if o.hash {
 		scores := make(map[string]uint64, len(order))
@@ -49,8 +50,6 @@ func (o *Origins) Order(stream string, now time.Time) []string {
 			return 0
 		})
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	alive := order[:0:0]
 	var dead []string
 	for _, addr := range order {
@@ -63,14 +62,30 @@ func (o *Origins) Order(stream string, now time.Time) []string {
 	return append(alive, dead...)
 }
 
-// Failed records that addr just failed.
-func (o *Origins) Failed(addr string, now time.Time) {
-	if o.deadTTL <= 0 {
-		return
-	}
+// Update replaces the list and policy (a configuration reload). Streams
+// take the new order at their next round of attempts; an origin still in
+// the list keeps its dead mark.
+func (o *Origins) Update(list []string, hash bool, deadTTL time.Duration) {
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.list, o.hash, o.deadTTL = slices.Clone(list), hash, deadTTL
+	for addr := range o.deadUntil {
+		if !slices.Contains(list, addr) {
+			delete(o.deadUntil, addr)
+		}
+	}
+}
+
+// Failed records that addr just failed; it reports whether addr is now
+// marked dead (tried last for dead_origin_ttl).
+func (o *Origins) Failed(addr string, now time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.deadTTL <= 0 {
+		return false
+	}
 	o.deadUntil[addr] = now.Add(o.deadTTL)
-	o.mu.Unlock()
+	return true
 }
 
 // Worked records that addr served a stream.
@@ -122,15 +137,17 @@ func (a *Attempts) Next(now time.Time) (addr string, wait time.Duration, ok bool
 	return addr, 0, true
 }
 
-// Failed records that addr failed. An origin that was serving starts a
-// fresh round at once (with addr tried last); otherwise the round goes on.
-func (a *Attempts) Failed(addr string, wasServing bool, now time.Time) {
-	a.origins.Failed(addr, now)
+// Failed records that addr failed and reports whether it was marked dead.
+// An origin that was serving starts a fresh round at once (with addr tried
+// last); otherwise the round goes on.
+func (a *Attempts) Failed(addr string, wasServing bool, now time.Time) (markedDead bool) {
+	markedDead = a.origins.Failed(addr, now)
 	if wasServing {
 		a.order, a.next, a.failed = nil, 0, 1
-		return
+		return markedDead
 	}
 	a.failed++
+	return markedDead
 }
 
 // Worked records that addr accepted the stream.
@@ -151,4 +168,24 @@ func (a *Attempts) Redirect(tcURL string) (string, bool) {
 		a.redirected = net.JoinHostPort(u.Hostname(), "1935")
 	}
 	return a.redirected, true
+}
+
+// OriginState is one origin of a vhost as its edge sees it.
+type OriginState struct {
+	Addr      string
+	DeadUntil time.Time // zero: alive (tried in the policy's order)
+}
+
+// States returns the origins in list order with their dead marks.
+func (o *Origins) States(now time.Time) []OriginState {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]OriginState, len(o.list))
+	for i, addr := range o.list {
+		out[i].Addr = addr
+		if until, ok := o.deadUntil[addr]; ok && now.Before(until) {
+			out[i].DeadUntil = until
+		}
+	}
+	return out
 }

@@ -52,8 +52,10 @@ func (ss *session) callHook(v *conf.Vhost, url, action, stream, param string, th
 	ss.suspend()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), v.Hooks.Timeout)
+		start := time.Now()
 		err := hook.Call(ctx, url, req)
 		cancel()
+		ss.srv.tele.recordHook(action, time.Since(start), err)
 		ss.resume(func() { then(err) })
 	}()
 }

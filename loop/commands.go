@@ -204,6 +204,7 @@ func (ss *session) acceptConnect(txn float64, obj amf.Object, vals []any, t targ
 			{Key: "objectEncoding", Value: encoding},
 		})
 	ss.connected.Store(true)
+	ss.publishView()
 	ss.log.Debug("connected", "vhost", v.Name, "app", t.app, "tc_url", t.tcURL)
 	if len(vals) > 3 {
 		if up, ok := vals[3].(amf.Object); ok && up.String("srs_sig") != "" {
@@ -318,6 +319,7 @@ func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 		ss.lastMedia.Store(time.Now().UnixNano())
 		ss.becomePublisher()
 		ss.srv.startForward(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})
+		ss.publishView()
 		ss.log.Info("publish forwarding", "vhost", key.Vhost, "app", key.App, "stream", name)
 		return
 	}
@@ -333,6 +335,7 @@ func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 	ss.becomePublisher()
 	ss.write(chunk.AppendUserControl(ss.out[:0], chunk.EventStreamBegin, edge.StreamID))
 	ss.sendStatus("status", "NetStream.Publish.Start", fmt.Sprintf("%s is now published.", name))
+	ss.publishView()
 	ss.log.Info("publish start", "vhost", key.Vhost, "app", key.App, "stream", name)
 }
 
@@ -403,6 +406,7 @@ func (ss *session) startPlay(raw, name string, reset bool, v *conf.Vhost) {
 	if v.Cluster.Mode == conf.ModeRemote {
 		ss.srv.ingestJoin(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})
 	}
+	ss.publishView()
 	ss.log.Info("play start", "vhost", key.Vhost, "app", key.App, "stream", name, "waiting_for_publisher", !hub.Publishing())
 }
 
@@ -439,6 +443,7 @@ func (ss *session) endRole(logIt bool) role {
 		if logIt {
 			ss.log.Info("publisher stop", "stream", ss.key.Stream)
 		}
+		ss.publishView()
 		return r
 	case r == rolePublisher:
 		ss.hub.Unpublish(ss)
@@ -454,5 +459,6 @@ func (ss *session) endRole(logIt bool) role {
 	}
 	ss.hub = nil
 	ss.waitingFor.Store(0)
+	ss.publishView()
 	return r
 }

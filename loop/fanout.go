@@ -94,10 +94,13 @@ type player struct {
 type group struct {
 	srv      *Server
 	key      groupKey
-	window   uint32 // merged-write window in milliseconds (0: every video frame)
-	slices   int    // slots the players are spread over (1..maxSlices)
-	slice    int64  // wall milliseconds between two slots
-	phase    int64  // wall milliseconds the slots are shifted by, so groups of different loops take turns
+	window   uint32       // merged-write window in milliseconds (0: every video frame)
+	merged   atomic.Bool  // window > 0, for Wake, which runs off the loop
+	vhost    string       // the vhost whose settings the group follows
+	cfg      *conf.Config // the configuration they were last read from
+	slices   int          // slots the players are spread over (1..maxSlices)
+	slice    int64        // wall milliseconds between two slots
+	phase    int64        // wall milliseconds the slots are shifted by, so groups of different loops take turns
 	backlog  time.Duration
 	lagLimit time.Duration
 
@@ -122,21 +125,37 @@ type group struct {
 }
 
 func newGroup(s *Server, key groupKey, v *conf.Vhost) *group {
-	g := &group{
-		srv:      s,
-		key:      key,
-		window:   uint32(v.MergedWrite / time.Millisecond),
-		slices:   1,
-		backlog:  v.PlayerBacklog,
-		lagLimit: v.PlayerLagTimeout,
-	}
-	g.slice = max(int64(g.window), 1)
+	g := &group{srv: s, key: key, vhost: v.Name, cfg: s.config()}
 	g.need.Store(edge.NoNeed)
-	if g.window > 0 {
+	g.apply(v)
+	return g
+}
+
+// apply takes the vhost's fan-out settings: at creation, and on the loop
+// at the first flush after a reload changed them.
+func (g *group) apply(v *conf.Vhost) {
+	g.backlog, g.lagLimit = v.PlayerBacklog, v.PlayerLagTimeout
+	w := uint32(v.MergedWrite / time.Millisecond)
+	if w == g.window && g.slice != 0 {
+		return
+	}
+	g.window, g.slices, g.slice = w, 1, max(int64(w), 1)
+	g.repaceAt, g.slotPos = time.Time{}, 0
+	g.forceAll.Store(true) // write everyone once, then pace on the new window
+	g.merged.Store(w > 0)
+	if w > 0 && g.timer == nil {
 		g.timer = time.AfterFunc(time.Hour, g.schedule)
 		g.timer.Stop()
 	}
-	return g
+}
+
+// reconfigure follows a reload: the settings of the group's vhost in cfg,
+// if it still has one (a vhost removed or disabled closes its players).
+func (g *group) reconfigure(cfg *conf.Config) {
+	g.cfg = cfg
+	if v := cfg.Vhosts[g.vhost]; v != nil {
+		g.apply(v)
+	}
 }
 
 // slicesFor returns how many slots a window's writes to players at
@@ -158,7 +177,7 @@ func (g *group) repace(now time.Time) {
 		return
 	}
 	g.repaceAt = now.Add(repaceEvery)
-	n := slicesFor(len(g.players), g.key.hub.BitRate(), g.window, g.srv.paceBurst)
+	n := slicesFor(len(g.players), g.key.hub.BitRate(), g.window, g.srv.paceBurst.Load())
 	if n == g.slices || (n < g.slices && n > g.slices*3/4) {
 		return
 	}
@@ -195,7 +214,7 @@ func (g *group) Wake(ts uint32, kind edge.Kind, force bool) {
 		g.schedule()
 		return
 	}
-	if g.window > 0 {
+	if g.merged.Load() {
 		if !g.paced.Load() {
 			g.schedule()
 		}
@@ -265,6 +284,9 @@ func (g *group) dueSlots(now time.Time) uint64 {
 
 func (g *group) flush(now time.Time) {
 	g.paced.Store(false) // appends from now on schedule a flush until the next one is armed
+	if c := g.srv.config(); c != g.cfg {
+		g.reconfigure(c)
+	}
 	if len(g.players) == 0 {
 		return
 	}
@@ -290,9 +312,10 @@ func (g *group) flush(now time.Time) {
 			}
 		}
 		g.flushing = false
+		g.srv.tele.Flush.Observe(time.Since(now))
 	}
 	g.removeGone()
-	if g.publishNeed(g.key.hub.Head()) && g.timer != nil {
+	if g.publishNeed(g.key.hub.Head()) && g.window > 0 {
 		// Players have media waiting: wake at the next slot, or sooner to
 		// go on with writes the kernel cut short.
 		g.paced.Store(true)
@@ -346,6 +369,7 @@ func (g *group) skip(p *player, s *edge.Snapshot, now time.Time) {
 	p.cursor = target
 	p.waitKey, p.needHeaders = true, true
 	p.skips++
+	g.srv.tele.PlayerSkips.Add(1)
 	if p.overSince.IsZero() {
 		p.overSince = now
 	}
@@ -373,6 +397,7 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 	}
 	if !p.overSince.IsZero() && g.lagLimit > 0 && now.Sub(p.overSince) > g.lagLimit {
 		p.closing = true
+		g.srv.tele.LagDisconnects.Add(1)
 		p.ss.setReason(fmt.Sprintf("player stayed behind its player_backlog %s for player_lag_timeout %s", g.backlog, g.lagLimit))
 		// Reset rather than close: a graceful close keeps the unread send
 		// queue in the kernel until the peer reads it or TCP gives up.

@@ -303,7 +303,7 @@ func TestSlowPlayerWithinBacklogGetsEverything(t *testing.T) {
 func TestPacedWritesSpreadPlayersOverTheWindow(t *testing.T) {
 	const players = 28
 	ft := newFanoutTest(t, players, 350*time.Millisecond, 5*time.Second, 10*time.Second)
-	ft.srv.paceBurst = 50_000 // bytes per slot: 14 slots for 28 players at 1 Mbit/s
+	ft.srv.paceBurst.Store(50_000) // bytes per slot: 14 slots for 28 players at 1 Mbit/s
 	_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
 	for i := range 30 { // a second of media at about 1 Mbit/s, so the hub knows the bit rate
 		ft.frame(t, i)
@@ -427,7 +427,7 @@ func TestSlicesForBoundsTheBurstOfASlot(t *testing.T) {
 // took nothing waits for its slot.
 func TestCutShortWritesAreRetriedBeforeTheSlot(t *testing.T) {
 	ft := newFanoutTest(t, 2, 350*time.Millisecond, 5*time.Second, 10*time.Second)
-	ft.srv.paceBurst = 1 // the most slots: the two players are in different ones
+	ft.srv.paceBurst.Store(1) // the most slots: the two players are in different ones
 	slow, stuck := ft.conns[0], ft.conns[1]
 	_ = unix.SetsockoptInt(slow.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<10)
 	_ = unix.SetsockoptInt(stuck.fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 8<<10)

@@ -28,7 +28,6 @@ type forwarder struct {
 	ss       *session
 	target   upstreamTarget
 	attempts *edge.Attempts
-	cluster  conf.Cluster
 	log      *slog.Logger
 
 	conn      *outbound
@@ -48,7 +47,7 @@ type forwarder struct {
 // startForward begins forwarding the session's publish to the origins.
 func (s *Server) startForward(ss *session, v *conf.Vhost, t upstreamTarget) {
 	f := &forwarder{
-		ss: ss, target: t, cluster: v.Cluster,
+		ss: ss, target: t,
 		attempts: s.originsOf(v).NewAttempts(ss.key.App+"/"+ss.key.Stream, v.Cluster.RetryMin, v.Cluster.RetryMax),
 		log:      ss.log.With("vhost", v.Name, "app", ss.key.App, "stream", ss.key.Stream, "role", "forward"),
 	}
@@ -67,6 +66,8 @@ func (f *forwarder) connect() {
 		return
 	}
 	s := f.ss.srv
+	f.target.vhost = s.current(f.target.vhost) // a reload applies from the next connect
+	c := f.target.vhost.Cluster
 	up := edge.NewUpstream(edge.UpstreamConfig{
 		Mode:      edge.UpstreamPublish,
 		TcURL:     f.target.tcURL(addr),
@@ -75,7 +76,7 @@ func (f *forwarder) connect() {
 		Upnode:    s.upnode(f.target.vhost, s.localAddr()),
 		ChunkSize: s.config().ChunkSize,
 	})
-	f.conn = s.dialUpstream(addr, f.cluster.ConnectTimeout, f.cluster.CommandTimeout, 0, up, f, f.ss.c.EventLoop(), f.log)
+	f.conn = s.dialUpstream(addr, c.ConnectTimeout, c.CommandTimeout, 0, up, f, f.ss.c.EventLoop(), f.log)
 }
 
 // wait retries after a backoff once every origin failed in a round.
@@ -127,7 +128,7 @@ func (f *forwarder) upstreamClosed(o *outbound, err error) {
 	if f.ss.fwdLostSince.Load() == 0 {
 		f.ss.fwdLostSince.Store(time.Now().UnixNano())
 	}
-	f.attempts.Failed(o.addr, f.started && o.streaming.Load(), time.Now())
+	f.ss.srv.originFailed(o.addr, f.attempts.Failed(o.addr, f.started && o.streaming.Load(), time.Now()))
 	var ue *edge.UpstreamError
 	if errors.As(err, &ue) {
 		if ue.Redirect != "" {
@@ -184,10 +185,10 @@ func (f *forwarder) remember(typeID uint8, ts uint32, payload []byte, m edge.Med
 	if f.dropping {
 		return
 	}
-	if f.gopBytes+len(payload) > int(f.cluster.PublishBuffer) {
+	if f.gopBytes+len(payload) > int(f.target.vhost.Cluster.PublishBuffer) {
 		clear(f.gop)
 		f.gop, f.gopBytes, f.dropping = f.gop[:0], 0, true
-		f.log.Warn("publish buffer full, dropping to the next keyframe", "publish_buffer", f.cluster.PublishBuffer.String())
+		f.log.Warn("publish buffer full, dropping to the next keyframe", "publish_buffer", f.target.vhost.Cluster.PublishBuffer.String())
 		return
 	}
 	f.gop = append(f.gop, fwdMsg{typeID: typeID, ts: ts, payload: append([]byte(nil), payload...)})

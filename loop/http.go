@@ -133,6 +133,7 @@ func (ss *session) serveHTTP(req *httpflv.Request) {
 	ss.tcQuery = req.RawQuery
 	ss.key.Vhost, ss.key.App = v.Name, app
 	ss.connected.Store(true)
+	ss.publishView()
 	ss.log.Debug("http request", "method", req.Method, "path", req.Path, "websocket", ws)
 
 	if req.Method == "HEAD" {
@@ -210,6 +211,7 @@ func (ss *session) startHTTPPlay(stream string, req *httpflv.Request, v *conf.Vh
 		raw := stream + queryParam(req.RawQuery)
 		ss.srv.ingestJoin(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})
 	}
+	ss.publishView()
 	ss.log.Info("play start", "protocol", ss.protocol(), "vhost", key.Vhost, "app", key.App, "stream", stream,
 		"waiting_for_publisher", !hub.Publishing())
 }

@@ -64,12 +64,11 @@ func (s *Server) upnode(v *conf.Vhost, local string) amf.Object {
 // ingester pulls one stream from an origin for every player of it on this
 // edge: one upstream connection, failing over between origins.
 type ingester struct {
-	srv     *Server
-	hub     *edge.Hub
-	target  upstreamTarget
-	loop    gnet.EventLoop
-	log     *slog.Logger
-	cluster conf.Cluster
+	srv    *Server
+	hub    *edge.Hub
+	target upstreamTarget
+	loop   gnet.EventLoop
+	log    *slog.Logger
 
 	current atomic.Pointer[outbound]
 
@@ -80,6 +79,13 @@ type ingester struct {
 	linger    *time.Timer
 	retry     *time.Timer
 	lastError string
+
+	// For the API: when the current origin started serving (or the
+	// upstream started), how often it failed over, and the media bytes of
+	// the upstream connections before the current one.
+	since       time.Time
+	failovers   int64
+	bytesBefore uint64
 }
 
 // ingestJoin attaches a player of a remote vhost to its stream's ingester,
@@ -91,7 +97,7 @@ func (s *Server) ingestJoin(ss *session, v *conf.Vhost, t upstreamTarget) {
 	if ing == nil {
 		hub := s.hubs.Acquire(ss.hub.Key(), hubOptions(s.config().ChunkSize, v))
 		ing = &ingester{
-			srv: s, hub: hub, target: t, loop: ss.c.EventLoop(), cluster: v.Cluster,
+			srv: s, hub: hub, target: t, loop: ss.c.EventLoop(),
 			attempts: s.originsLocked(v).NewAttempts(ss.key.App+"/"+ss.key.Stream, v.Cluster.RetryMin, v.Cluster.RetryMax),
 			log:      s.log.With("vhost", v.Name, "app", ss.key.App, "stream", ss.key.Stream, "role", "ingest"),
 		}
@@ -127,11 +133,12 @@ func (s *Server) ingestLeave(ss *session) {
 	if ing.players > 0 || ing.stopped {
 		return
 	}
-	if ing.cluster.Linger <= 0 {
+	linger := s.current(ing.target.vhost).Cluster.Linger
+	if linger <= 0 {
 		go ing.stopIfIdle()
 		return
 	}
-	ing.linger = time.AfterFunc(ing.cluster.Linger, ing.stopIfIdle)
+	ing.linger = time.AfterFunc(linger, ing.stopIfIdle)
 }
 
 // stopIfIdle closes the upstream when no player came back. The ingester
@@ -181,7 +188,9 @@ func (ing *ingester) connectLocked() {
 		})
 		return
 	}
+	ing.target.vhost = ing.srv.current(ing.target.vhost) // a reload applies from the next connect
 	t := ing.target
+	c := t.vhost.Cluster
 	up := edge.NewUpstream(edge.UpstreamConfig{
 		Mode:   edge.UpstreamPlay,
 		TcURL:  t.tcURL(addr),
@@ -202,7 +211,7 @@ func (ing *ingester) connectLocked() {
 		}
 		return nil
 	}
-	o = ing.srv.dialUpstream(addr, ing.cluster.ConnectTimeout, ing.cluster.CommandTimeout, ing.cluster.NoDataTimeout, up, ing, ing.loop, ing.log)
+	o = ing.srv.dialUpstream(addr, c.ConnectTimeout, c.CommandTimeout, c.NoDataTimeout, up, ing, ing.loop, ing.log)
 	ing.current.Store(o)
 }
 
@@ -213,6 +222,7 @@ func (ing *ingester) upstreamReady(o *outbound, _ []any) {
 		return
 	}
 	ing.attempts.Worked(o.addr)
+	ing.since = time.Now()
 	ing.hub.Restart(ing)
 	ing.log.Info("upstream playing", "origin", o.addr, "after", time.Since(o.opened).Round(time.Millisecond).String())
 }
@@ -224,7 +234,9 @@ func (ing *ingester) upstreamClosed(o *outbound, err error) {
 		return
 	}
 	ing.lastError = err.Error()
-	ing.attempts.Failed(o.addr, o.streaming.Load() && o.up.Received() > 0, time.Now())
+	ing.failovers++
+	ing.bytesBefore += o.up.Received()
+	ing.srv.originFailed(o.addr, ing.attempts.Failed(o.addr, o.streaming.Load() && o.up.Received() > 0, time.Now()))
 	var ue *edge.UpstreamError
 	if errors.As(err, &ue) && ue.Redirect != "" {
 		if to, ok := ing.attempts.Redirect(ue.Redirect); ok {
@@ -256,6 +268,15 @@ func (s *Server) originsLocked(v *conf.Vhost) *edge.Origins {
 		s.origins[v.Name] = o
 	}
 	return o
+}
+
+// current returns the settings of vhost v in the configuration in force:
+// v itself when a reload removed it (what uses it is being closed).
+func (s *Server) current(v *conf.Vhost) *conf.Vhost {
+	if nv := s.config().Vhosts[v.Name]; nv != nil {
+		return nv
+	}
+	return v
 }
 
 // localAddr is an address of this server for debug_upnode.

@@ -46,6 +46,7 @@ type outbound struct {
 // upstreamClosed (on loop) if anything fails, including the dial.
 func (s *Server) dialUpstream(addr string, connectTimeout, commandTimeout, noData time.Duration,
 	up *edge.Upstream, owner upstreamOwner, loop gnet.EventLoop, log *slog.Logger) *outbound {
+	s.tele.Origin(addr).Connects.Add(1)
 	o := &outbound{
 		srv: s, addr: addr, up: up, owner: owner, loop: loop, opened: time.Now(),
 		timeout: commandTimeout, noData: noData,

@@ -53,14 +53,26 @@ type Server struct {
 
 	loops     int // event loops
 	notifier  *hook.Notifier
-	paceBurst int64 // bytes one loop's slot of paced writes may carry
+	paceBurst atomic.Int64 // bytes one loop's slot of paced writes may carry
 
 	inflight       atomic.Int64 // bytes held by client connections' chunk readers (max_inflight_bytes)
 	reclaimMu      sync.Mutex   // one reclaim scan at a time
 	reclaimScratch []holder     // guarded by reclaimMu
 
+	tele         Telemetry
+	started      time.Time
+	kicks        atomic.Int64 // clients closed through the API
 	players      atomic.Int64 // playing sessions, all streams
 	refusedPlays atomic.Int64 // plays refused or redirected for capacity
+
+	// LogLevel, when set before Run, is moved to log.level by reloads.
+	LogLevel *slog.LevelVar
+
+	reloadMu       sync.Mutex // one reload at a time
+	reloadHooks    []func(old, cfg *conf.Config) error
+	reloads        atomic.Int64
+	reloadFailures atomic.Int64
+	lastReload     atomic.Int64 // unix nanoseconds
 
 	serverID  string
 	ingestMu  sync.Mutex
@@ -71,22 +83,22 @@ type Server struct {
 // New returns a server for cfg that logs to log.
 func New(cfg *conf.Config, log *slog.Logger) *Server {
 	loops := runtime.GOMAXPROCS(0)
-	link := int64(cfg.Capacity.Link)
 	s := &Server{
-		log:       log,
-		hubs:      edge.NewRegistry(),
-		booted:    make(chan struct{}),
-		groups:    make(map[groupKey]*group),
-		loopIdx:   make(map[gnet.EventLoop]int),
-		loops:     loops,
-		paceBurst: link / 8 * cfg.Capacity.PaceBurst.Microseconds() / 1_000_000 / int64(loops),
-		notifier:  hook.NewNotifier(notifyQueue, notifyWorkers, log),
+		log:      log,
+		hubs:     edge.NewRegistry(),
+		booted:   make(chan struct{}),
+		groups:   make(map[groupKey]*group),
+		loopIdx:  make(map[gnet.EventLoop]int),
+		loops:    loops,
+		notifier: hook.NewNotifier(notifyQueue, notifyWorkers, log),
 
 		serverID:  fmt.Sprintf("%x", time.Now().UnixNano()),
 		ingesters: make(map[*edge.Hub]*ingester),
 		origins:   make(map[string]*edge.Origins),
 	}
+	s.started = time.Now()
 	s.cfg.Store(cfg)
+	s.paceBurst.Store(paceBurst(cfg, loops))
 	return s
 }
 
@@ -198,7 +210,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	s.conns.Add(-1)
-	s.sessions.Delete(ss)
+	s.forget(ss)
 	ss.close(err)
 	return gnet.None
 }
@@ -213,6 +225,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	n, err := ss.consume(buf)
 	if n > 0 { // gnet's Discard(0) discards everything
 		_, _ = c.Discard(n)
+		ss.bytesIn.Add(uint64(n))
 	}
 	if err != nil {
 		ss.protocolErr = true
@@ -262,3 +275,9 @@ const (
 	notifyQueue   = 4096
 	notifyWorkers = 4
 )
+
+// paceBurst returns the bytes one loop's slot of paced writes may carry:
+// pace_burst of the link, shared by the loops.
+func paceBurst(cfg *conf.Config, loops int) int64 {
+	return int64(cfg.Capacity.Link) / 8 * cfg.Capacity.PaceBurst.Microseconds() / 1_000_000 / int64(max(loops, 1))
+}

@@ -94,6 +94,9 @@ type session struct {
 	fwdLostSince atomic.Int64 // a forwarded publish without an origin since (0: has one)
 	waitingFor   atomic.Int64 // a player waiting for a publisher since (0: not waiting)
 	reason       atomic.Pointer[string]
+
+	view    atomic.Pointer[clientView] // what the API shows of it
+	bytesIn atomic.Uint64              // bytes consumed from the socket
 }
 
 func newSession(s *Server, c gnet.Conn, remote string) *session {
