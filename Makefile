@@ -39,6 +39,8 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzSession -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./loop
 	$(GO) test -run=NONE -fuzz=FuzzParseRequest -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./httpflv
 	$(GO) test -run=NONE -fuzz=FuzzParseFrame -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./httpflv
+	$(GO) test -run=NONE -fuzz=FuzzParseVideo -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./codec
+	$(GO) test -run=NONE -fuzz=FuzzParseAudio -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./codec
 
 ## bench-micro: micro-benchmarks of the hot path (allocations reported)
 bench-micro:

@@ -515,6 +515,10 @@ func TestValidation(t *testing.T) {
 		{"http listen", "http: {listen: [\"127.0.0.1\"]}", "http::listen[0]: \"127.0.0.1\" is not a valid host:port"},
 		{"http port clash", "listen: [\"127.0.0.1:1935\"]\nhttp: {listen: [\"127.0.0.1:1935\"]}", "http::listen[0]: port 1935 is also an RTMP listen port"},
 		{"http header_timeout", "http: {header_timeout: 0s}", "http::header_timeout: must be positive"},
+		{"api beyond loopback", "api: {listen: \"0.0.0.0:1985\"}", "api::listen: 0.0.0.0:1985 is reachable beyond loopback: set api::auth"},
+		{"api all interfaces", "api: {listen: \":1985\"}", "api::listen: :1985 is reachable beyond loopback"},
+		{"api port clash", "listen: [\"127.0.0.1:1935\"]\napi: {listen: \"127.0.0.1:1935\"}", "api::listen: port 1935 is also an RTMP or HTTP listen port"},
+		{"api auth form", "api: {listen: \"127.0.0.1:1985\", auth: nopassword}", "api::auth: must be user:password"},
 		{"pace_burst short", "capacity: {pace_burst: 100us}", "capacity::pace_burst: must be between 1ms and 1s, got 100µs"},
 		{"pace_burst long", "capacity: {pace_burst: 2s}", "capacity::pace_burst: must be between 1ms and 1s, got 2s"},
 		{"max_players", "capacity: {max_players: -1}", "capacity::max_players: must not be negative"},
@@ -713,4 +717,26 @@ func dump(c *conf.Config) string {
 		b.WriteString("\n  " + k + ": " + fmt.Sprintf("%+v", *c.Vhosts[k]))
 	}
 	return b.String()
+}
+
+func TestAPIListen(t *testing.T) {
+	for _, y := range []string{
+		`api: {listen: "127.0.0.1:1985"}`,
+		`api: {listen: "localhost:1985"}`,
+		`api: {listen: "[::1]:1985"}`,
+		`api: {listen: "0.0.0.0:1985", auth: "ops:pw"}`,
+	} {
+		c, err := conf.Parse([]byte(y), "yaml")
+		if err != nil {
+			t.Errorf("%s: %v", y, err)
+			continue
+		}
+		if c.API.Listen == "" {
+			t.Errorf("%s: api.listen lost", y)
+		}
+	}
+	c, err := conf.Default()
+	if err != nil || c.API.Listen != "" {
+		t.Errorf("the default serves no API: %q, %v", c.API.Listen, err)
+	}
 }

@@ -79,6 +79,8 @@ type server struct {
 	cmd      *exec.Cmd
 	addr     string
 	httpAddr string // with %HTTP% in the config: its HTTP-FLV listener
+	apiAddr  string // with %API% in the config: its API listener
+	cfgPath  string // the config file (startServer), for reload tests
 	log      *syncBuffer
 	done     chan struct{}
 }
@@ -113,17 +115,21 @@ func startServerBin(t testing.TB, bin, cfg string) *server {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cfg = strings.ReplaceAll(cfg, "%ADDR%", addr)
-	httpAddr := ""
+	httpAddr, apiAddr := "", ""
 	if strings.Contains(cfg, "%HTTP%") {
 		httpAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		cfg = strings.ReplaceAll(cfg, "%HTTP%", httpAddr)
+	}
+	if strings.Contains(cfg, "%API%") {
+		apiAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		cfg = strings.ReplaceAll(cfg, "%API%", apiAddr)
 	}
 	path := filepath.Join(t.TempDir(), "rtmpedge.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s := startServerFile(t, bin, path, addr)
-	s.httpAddr = httpAddr
+	s.httpAddr, s.apiAddr, s.cfgPath = httpAddr, apiAddr, path
 	return s
 }
 

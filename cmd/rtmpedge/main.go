@@ -16,8 +16,10 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/rtmpedge/rtmpedge/api"
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/loop"
+	"github.com/rtmpedge/rtmpedge/metrics"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -44,11 +46,14 @@ func run() int {
 		return 1
 	}
 	if *testOnly {
-		fmt.Printf("rtmpedge: config %s is ok (%d vhosts, listen %v)\n", cfg.Source, len(cfg.Vhosts), cfg.Listen)
+		fmt.Printf("rtmpedge: config %s is ok (%d vhosts, listen %v, http %v, api %q)\n",
+			cfg.Source, len(cfg.Vhosts), cfg.Listen, cfg.HTTP.Listen, cfg.API.Listen)
 		return 0
 	}
 
-	opts := &slog.HandlerOptions{Level: cfg.Log.SlogLevel()}
+	level := new(slog.LevelVar) // reloads move it to log.level
+	level.Set(cfg.Log.SlogLevel())
+	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, opts)
 	if cfg.Log.Format == "json" {
 		h = slog.NewJSONHandler(os.Stderr, opts)
@@ -71,10 +76,36 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	log.Info("rtmpedge starting", "version", version, "pid", os.Getpid())
-	if err := loop.New(cfg, log).Run(ctx); err != nil {
+	log.Info("rtmpedge starting", "version", version, "pid", os.Getpid(), "config", cfg.Source)
+	srv := loop.New(cfg, log)
+	srv.LogLevel = level
+	httpAPI := api.New(srv, log, version, metrics.Handler(srv, version))
+	if err := httpAPI.Start(cfg); err != nil {
+		log.Error("api failed", "err", err)
+		return 1
+	}
+	defer httpAPI.Close()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOnHangup(ctx, hup, srv, log)
+	if err := srv.Run(ctx); err != nil {
 		log.Error("server failed", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// reloadOnHangup reloads the configuration file on every SIGHUP, as SRS
+// and nginx do; an invalid file is logged and changes nothing.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, srv *loop.Server, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Info("SIGHUP: reloading the configuration")
+			_, _ = srv.ReloadFile() // it logs what it did or why not
+		}
+	}
 }
