@@ -6,8 +6,9 @@
 # tests), and for the tests with real players (e2e/browser_test.go,
 # e2e/vlc_test.go) Chromium, VLC (vlc-bin with vlc-plugin-base: HTTP and
 # RTMP access, FLV demux, H.264 decoder, dummy outputs) and npm (which the
-# browser test uses to fetch mpegts.js into its git-ignored cache) from apt
-# when they are missing.
+# browser test uses to fetch mpegts.js into its git-ignored cache), and jq and
+# prometheus (promtool and a server) for the API tests, from apt when they
+# are missing.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -38,6 +39,12 @@ compgen -G '/usr/lib/*/vlc/plugins/demux/libavformat_plugin.so' >/dev/null || mi
 # npm brings Debian's nodejs; a Node.js installed otherwise (with its own
 # npm) is left alone.
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# The API tests read JSON with jq, lint /metrics with promtool and scrape it
+# with a real Prometheus server (both from the prometheus package).
+command -v jq >/dev/null 2>&1 || missing+=(jq)
+prometheus_missing=0
+{ command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || prometheus_missing=1
+[ "$prometheus_missing" -eq 1 ] && missing+=(prometheus)
 
 if [ "${1:-}" = "--test" ] && [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
@@ -68,6 +75,12 @@ if [ "${1:-}" = "--test" ] && [ ${#missing[@]} -gt 0 ]; then
 			*) $sudo kill "$pid" 2>/dev/null || true ;;
 			esac
 		fi
+	fi
+	# Likewise the Prometheus service the package may start (the tests run
+	# their own on free ports).
+	if [ "$prometheus_missing" -eq 1 ] && command -v systemctl >/dev/null 2>&1 &&
+		systemctl is-active --quiet prometheus 2>/dev/null; then
+		$sudo systemctl stop prometheus || true
 	fi
 fi
 go mod download
