@@ -80,3 +80,33 @@ func TestAttemptsRoundsBackoffAndRedirect(t *testing.T) {
 		t.Fatal("no immediate attempt after a serving origin failed")
 	}
 }
+
+func TestOriginsUpdateTakesEffectAtTheNextRound(t *testing.T) {
+	now := time.Now()
+	o := NewOrigins([]string{"a:1", "b:1"}, false, time.Minute)
+	a := o.NewAttempts("live/s", time.Millisecond, time.Second)
+	if addr, _, _ := a.Next(now); addr != "a:1" {
+		t.Fatalf("first %s", addr)
+	}
+	if !a.Failed("a:1", true, now) {
+		t.Fatal("a:1 not marked dead")
+	}
+	o.Update([]string{"a:1", "c:1"}, false, time.Minute)
+	// The serving origin failed: a fresh round, by the new list, a:1 (still dead) last.
+	if addr, _, _ := a.Next(now); addr != "c:1" {
+		t.Fatalf("after the update: %s, want c:1", addr)
+	}
+	st := o.States(now)
+	if len(st) != 2 || st[0].Addr != "a:1" || st[0].DeadUntil.IsZero() || st[1].Addr != "c:1" || !st[1].DeadUntil.IsZero() {
+		t.Fatalf("states %+v", st)
+	}
+	// An origin dropped from the list loses its mark.
+	o.Failed("c:1", now)
+	o.Update([]string{"a:1"}, false, 0)
+	if st := o.States(now); len(st) != 1 || st[0].DeadUntil.IsZero() {
+		t.Fatalf("states after the second update %+v", st)
+	}
+	if o.Failed("a:1", now) {
+		t.Fatal("dead_origin_ttl 0 marks no origin dead")
+	}
+}

@@ -563,3 +563,41 @@ func TestSlowFLVPlayerGetsWholeTags(t *testing.T) {
 		}
 	}
 }
+
+// A reload reaches a running group at its next flush: merged_write and the
+// backlog limits change without the players noticing.
+func TestReloadReachesGroupsAtTheNextFlush(t *testing.T) {
+	ft := newFanoutTest(t, 2, 350*time.Millisecond, 5*time.Second, 10*time.Second)
+	_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+	ft.frame(t, 0)
+	ft.g.flush(time.Now())
+	if ft.g.window != 350 || !ft.g.merged.Load() {
+		t.Fatalf("window %d before the reload", ft.g.window)
+	}
+	cfg, err := conf.Parse([]byte("vhost_defaults: {merged_write: 0s, player_backlog: 2s, player_lag_timeout: 3s}"), "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft.srv.cfg.Store(cfg)
+	before := ft.conns[0].read(t)
+	ft.frame(t, 1)
+	ft.g.flush(time.Now())
+	if ft.g.window != 0 || ft.g.merged.Load() || ft.g.backlog != 2*time.Second || ft.g.lagLimit != 3*time.Second {
+		t.Fatalf("after the reload: window %d, merged %v, backlog %s, lag limit %s", ft.g.window, ft.g.merged.Load(), ft.g.backlog, ft.g.lagLimit)
+	}
+	if n := ft.conns[0].read(t); n == 0 || before == 0 {
+		t.Fatalf("players got %d then %d bytes", before, n)
+	}
+	// And back to merged writes: the group arms its pacing timer again.
+	cfg2, err := conf.Parse([]byte("vhost_defaults: {merged_write: 200ms}"), "yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft.srv.cfg.Store(cfg2)
+	ft.frame(t, 2)
+	ft.g.flush(time.Now())
+	if ft.g.window != 200 || ft.g.timer == nil {
+		t.Fatalf("window %d, timer %v", ft.g.window, ft.g.timer != nil)
+	}
+	ft.g.timer.Stop()
+}
