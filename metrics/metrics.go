@@ -3,9 +3,10 @@
 // costs the event loops nothing beyond the atomics they already keep.
 //
 // It uses prometheus/client_golang rather than VictoriaMetrics/metrics,
-// which costs less memory (measured here: +0.3 MB RSS idle against
-// +3.2 MB) but writes HELP lines without text, which `promtool check
-// metrics` refuses, and histograms in its own vmrange form.
+// which costs less memory (measured here: importing it adds 0.3 MB to an
+// idle process's RSS against 2.9 MB) but writes HELP lines without text,
+// which `promtool check metrics` refuses, and histograms in its own
+// vmrange form.
 package metrics
 
 import (
