@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 CONFIG  ?=
 TAGS    ?=
 
-.PHONY: all build run test fuzz bench bench-micro bench-quick soak clean deps deps-test
+.PHONY: all build run test fuzz bench bench-micro bench-quick soak clean deps deps-test install uninstall
 
 all: build
 
@@ -70,6 +70,60 @@ soak: deps-test
 	$(GO) build -trimpath -tags pprof -o bin/rtmpedge-pprof ./cmd/rtmpedge
 	$(GO) build -trimpath -o bin/rtmpbench ./cmd/rtmpbench
 	./bin/rtmpbench soak -server bin/rtmpedge-pprof -d $(SOAK_D) -out $(SOAK_OUT) $(SOAK_ARGS)
+
+## install: bin/rtmpedge (built first if missing) to $(PREFIX)/bin, the starter config to
+## /etc/rtmpedge/rtmpedge.yaml (an existing one is kept, never overwritten), the systemd unit to
+## UNITDIR and the sysctl settings to /etc/sysctl.d/60-rtmpedge.conf (applied at boot, or now
+## with sysctl --system), and creates the rtmpedge system user if missing. DESTDIR=dir stages the
+## tree under dir (no user, no systemctl). The service is not enabled or started: see docs/DEPLOY.md.
+PREFIX      ?= /usr/local
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(SYSCONFDIR)/systemd/system
+SYSCTLDIR   ?= $(SYSCONFDIR)/sysctl.d
+INSTALL_BIN ?= bin/rtmpedge
+# The comment install gives the user it creates: uninstall removes only a user bearing it.
+RTMPEDGE_USER_COMMENT := rtmpedge server (make install)
+install:
+	@[ -x "$(INSTALL_BIN)" ] || $(MAKE) build
+	install -d -m 0755 "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(SYSCONFDIR)/rtmpedge" "$(DESTDIR)$(UNITDIR)" "$(DESTDIR)$(SYSCTLDIR)"
+	@# A new file renamed over the old one: a running server keeps its binary until restarted.
+	install -m 0755 "$(INSTALL_BIN)" "$(DESTDIR)$(PREFIX)/bin/.rtmpedge.new"
+	mv -f "$(DESTDIR)$(PREFIX)/bin/.rtmpedge.new" "$(DESTDIR)$(PREFIX)/bin/rtmpedge"
+	sed -e 's|/usr/local/bin/rtmpedge|$(PREFIX)/bin/rtmpedge|g' -e 's|/etc/rtmpedge/|$(SYSCONFDIR)/rtmpedge/|g' \
+		deploy/rtmpedge.service > "$(DESTDIR)$(UNITDIR)/.rtmpedge.service.new"
+	chmod 0644 "$(DESTDIR)$(UNITDIR)/.rtmpedge.service.new"
+	mv -f "$(DESTDIR)$(UNITDIR)/.rtmpedge.service.new" "$(DESTDIR)$(UNITDIR)/rtmpedge.service"
+	install -m 0644 deploy/sysctl.conf "$(DESTDIR)$(SYSCTLDIR)/60-rtmpedge.conf"
+	@if [ -z "$(DESTDIR)" ] && ! getent passwd rtmpedge >/dev/null; then \
+		echo "useradd --system rtmpedge"; \
+		useradd --system --user-group --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin --comment "$(RTMPEDGE_USER_COMMENT)" rtmpedge; \
+	fi
+	@# The config may hold api.auth and hook tokens: readable by the service's group, not by all.
+	@cfg="$(DESTDIR)$(SYSCONFDIR)/rtmpedge/rtmpedge.yaml"; \
+	if [ -e "$$cfg" ]; then \
+		echo "kept the existing $$cfg (the starter is deploy/rtmpedge.yaml)"; \
+	else \
+		echo "install -m 0640 deploy/rtmpedge.yaml $$cfg"; \
+		install -m 0640 deploy/rtmpedge.yaml "$$cfg"; \
+		if [ -z "$(DESTDIR)" ]; then chgrp rtmpedge "$$cfg"; fi; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@echo "installed. Next: sysctl --system; $(PREFIX)/bin/rtmpedge -t -c $(SYSCONFDIR)/rtmpedge/rtmpedge.yaml; systemctl enable --now rtmpedge"
+
+## uninstall: stop and disable the service, remove what install added (binary, unit, sysctl
+## file, the user install created), keeping /etc/rtmpedge/rtmpedge.yaml. Sysctl values set at boot
+## stay in effect until the next reboot.
+uninstall:
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now rtmpedge.service 2>/dev/null || true; fi
+	rm -f "$(DESTDIR)$(PREFIX)/bin/rtmpedge" "$(DESTDIR)$(UNITDIR)/rtmpedge.service" "$(DESTDIR)$(SYSCTLDIR)/60-rtmpedge.conf"
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(getent passwd rtmpedge | cut -d: -f5)" = "$(RTMPEDGE_USER_COMMENT)" ]; then \
+		cfg="$(SYSCONFDIR)/rtmpedge/rtmpedge.yaml"; \
+		if [ -e "$$cfg" ]; then chgrp root "$$cfg"; fi; \
+		echo "userdel rtmpedge"; userdel rtmpedge; \
+	fi
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/rtmpedge/rtmpedge.yaml"
 
 clean:
 	rm -rf bin
