@@ -34,11 +34,12 @@ type timeoutChecker interface {
 type Server struct {
 	gnet.BuiltinEventEngine
 
-	cfg    atomic.Pointer[conf.Config] // swapped whole by Reload; read it with config()
-	log    *slog.Logger
-	hubs   *edge.Registry
-	engine gnet.Engine
-	booted chan struct{}
+	cfg       atomic.Pointer[conf.Config] // swapped whole by Reload; read it with config()
+	log       *slog.Logger
+	hubs      *edge.Registry
+	engine    gnet.Engine
+	running   chan struct{} // closed by the first tick: the loops are registered and running
+	runningMu sync.Once
 
 	lns          listeners    // open listening addresses
 	acceptErrors atomic.Int64 // accept or enroll failures (out of descriptors, say)
@@ -86,7 +87,7 @@ func New(cfg *conf.Config, log *slog.Logger) *Server {
 	s := &Server{
 		log:      log,
 		hubs:     edge.NewRegistry(),
-		booted:   make(chan struct{}),
+		running:  make(chan struct{}),
 		groups:   make(map[groupKey]*group),
 		loopIdx:  make(map[gnet.EventLoop]int),
 		loops:    loops,
@@ -123,10 +124,12 @@ func (s *Server) Run(ctx context.Context) error {
 			gnet.WithLogger(gnetLogger{s.log}),
 		)
 	}()
+	// gnet calls OnBoot before it registers its loops; the first tick
+	// comes after, and only then may connections be enrolled.
 	select {
 	case err := <-done:
 		return fmt.Errorf("start event loops: %w", err)
-	case <-s.booted:
+	case <-s.running:
 	}
 	if _, _, err := s.reconcileListeners(cfg.Listen, cfg.HTTP.Listen); err != nil {
 		s.stopEngine(done)
@@ -167,7 +170,6 @@ func (s *Server) stopEngine(done <-chan error) error {
 // OnBoot records the engine.
 func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.engine = eng
-	close(s.booted)
 	return gnet.None
 }
 
@@ -240,6 +242,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 
 // OnTick enforces the timeouts of every connection.
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	s.runningMu.Do(func() { close(s.running) })
 	now := time.Now()
 	s.sessions.Range(func(k, _ any) bool {
 		k.(timeoutChecker).checkTimeouts(now)
