@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -115,9 +114,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		// The server accepts on its own goroutines (listen.go) and enrolls
 		// connections on the loops. gnet wants a listener of its own to
-		// start: an abstract unix socket that nothing connects to.
-		engineAddr := fmt.Sprintf("unix://@rtmpedge-%d-%s", os.Getpid(), s.serverID)
-		done <- gnet.Rotate(s, []string{engineAddr},
+		// start: a loopback port the system picks, whose connections
+		// OnOpen closes (no file, unlike a unix socket).
+		done <- gnet.Rotate(s, []string{"tcp://127.0.0.1:0"},
 			gnet.WithNumEventLoop(s.loops),
 			gnet.WithLoadBalancing(gnet.LeastConnections),
 			gnet.WithTicker(true),
@@ -178,12 +177,11 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if o, ok := c.Context().(*outbound); ok {
 		return o.onOpen(c)
 	}
-	proto := protoRTMP
-	if l, ok := c.Context().(*listener); ok {
-		proto = l.proto
-	} else if c.LocalAddr().Network() == "unix" {
-		return nil, gnet.Close // the engine's placeholder listener
+	l, ok := c.Context().(*listener)
+	if !ok {
+		return nil, gnet.Close // from gnet's placeholder listener: nobody's client
 	}
+	proto := l.proto
 	n := s.conns.Add(1)
 	remote := c.RemoteAddr().String()
 	if n > int64(s.config().MaxConnections) {

@@ -77,7 +77,7 @@ func newFuzzConn(t *testing.T, l *fuzzLoop) *fuzzConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
-	return &fuzzConn{loop: l, fd: fds[0], peer: fds[1]}
+	return &fuzzConn{loop: l, fd: fds[0], peer: fds[1], ctx: &listener{proto: protoRTMP}}
 }
 
 func (c *fuzzConn) Context() any              { return c.ctx }
