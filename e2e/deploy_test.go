@@ -54,7 +54,6 @@ func TestMakeInstall(t *testing.T) {
 		"ExecStart=/usr/local/bin/rtmpedge -c /etc/rtmpedge/rtmpedge.yaml",
 		"ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "LimitNOFILE=1048576",
 		"AmbientCapabilities=CAP_NET_BIND_SERVICE", "NoNewPrivileges=yes", "ProtectSystem=strict",
-		"WorkingDirectory=/run/rtmpedge",
 	} {
 		if !slices.Contains(strings.Split(unit, "\n"), line) {
 			t.Errorf("the unit lacks the line %q", line)
