@@ -289,6 +289,10 @@ func TestDashboardQueriesPassPromtool(t *testing.T) {
 	t.Logf("promtool: %d expressions parse", len(qs))
 }
 
+// Settings the kernel shows only in the host's network namespace (a
+// container's /proc/sys/net lacks them).
+var initNetnsOnly = []string{"net.core.netdev_max_backlog"}
+
 // The sysctl file names keys this kernel has (a typo would be skipped with
 // an error at boot, easy to miss).
 func TestSysctlKeysExist(t *testing.T) {
@@ -312,6 +316,10 @@ func TestSysctlKeysExist(t *testing.T) {
 		}
 		n++
 		if _, err := os.Stat(filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))); err != nil {
+			if slices.Contains(initNetnsOnly, key) {
+				t.Logf("%s: not visible here (a network namespace other than the host's?): %v", key, err)
+				continue
+			}
 			t.Errorf("%s: no such kernel setting here: %v", key, err)
 		}
 	}
