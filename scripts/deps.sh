@@ -6,8 +6,9 @@
 # tests), and for the tests with real players (e2e/browser_test.go,
 # e2e/vlc_test.go) Chromium, VLC (vlc-bin with vlc-plugin-base: HTTP and
 # RTMP access, FLV demux, H.264 decoder, dummy outputs) and npm (which the
-# browser test uses to fetch mpegts.js into its git-ignored cache) from apt
-# when they are missing.
+# browser test uses to fetch mpegts.js into its git-ignored cache), and
+# redis-server (the origin cluster's registry: the tests start their own on
+# free ports) from apt when they are missing.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -38,6 +39,10 @@ compgen -G '/usr/lib/*/vlc/plugins/demux/libavformat_plugin.so' >/dev/null || mi
 # npm brings Debian's nodejs; a Node.js installed otherwise (with its own
 # npm) is left alone.
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# The tests run their own redis-server; the package's service is not used.
+redis_missing=0
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || redis_missing=1
+[ "$redis_missing" -eq 1 ] && missing+=(redis-server)
 
 if [ "${1:-}" = "--test" ] && [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
@@ -67,6 +72,15 @@ if [ "${1:-}" = "--test" ] && [ ${#missing[@]} -gt 0 ]; then
 			'' | *[!0-9]*) ;;
 			*) $sudo kill "$pid" 2>/dev/null || true ;;
 			esac
+		fi
+	fi
+	# Likewise the redis-server service this install may have started (on
+	# :6379, which the example cluster uses).
+	if [ "$redis_missing" -eq 1 ]; then
+		if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
+			$sudo systemctl stop redis-server || true
+		elif command -v service >/dev/null 2>&1; then
+			$sudo service redis-server stop >/dev/null 2>&1 || true
 		fi
 	fi
 fi
