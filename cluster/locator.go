@@ -194,9 +194,11 @@ func Open(url string, settings func() Settings, log *slog.Logger) (*Locator, err
 		return nil, fmt.Errorf("cluster: registry %q: %w", url, err)
 	}
 	st := settings()
-	// Fail fast: one dial, no retries. The callers' deadlines bound the
+	// Fail fast: one dial, one immediate retry (a pooled connection may be
+	// dead after the registry restarted). The callers' deadlines bound the
 	// rest, and a request that fails falls back to local knowledge.
-	opt.MaxRetries = -1
+	opt.MaxRetries = 1
+	opt.MinRetryBackoff, opt.MaxRetryBackoff = -1, -1
 	opt.DialerRetries = 1
 	opt.DialTimeout = st.LookupTimeout
 	opt.ContextTimeoutEnabled = true
@@ -442,11 +444,17 @@ func (l *Locator) swap(ctx context.Context, st Settings, key, old, val string) (
 	return n == 1, nil
 }
 
-// heartbeat renews the held claims every heartbeat until Close.
+// heartbeat renews the held claims every heartbeat until Close; while the
+// registry is unreachable it tries four times as often, so the claims are
+// back well within one heartbeat of its return.
 func (l *Locator) heartbeat() {
 	defer close(l.done)
 	for {
-		t := time.NewTimer(l.settings().Heartbeat)
+		wait := l.settings().Heartbeat
+		if l.down.Load() {
+			wait /= 4
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-l.stop:
 			t.Stop()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/rtmpedge/rtmpedge/cluster"
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
 	"github.com/rtmpedge/rtmpedge/hook"
@@ -61,6 +62,9 @@ type Server struct {
 	players      atomic.Int64 // playing sessions, all streams
 	refusedPlays atomic.Int64 // plays refused or redirected for capacity
 
+	loc     atomic.Pointer[cluster.Locator] // the stream registry (nil: none)
+	cluster clusterCounters
+
 	serverID  string
 	ingestMu  sync.Mutex
 	ingesters map[*edge.Hub]*ingester
@@ -97,6 +101,9 @@ func (s *Server) config() *conf.Config { return s.cfg.Load() }
 // Run serves until ctx is cancelled, then closes every connection and
 // returns. It returns an error if the listeners cannot be opened.
 func (s *Server) Run(ctx context.Context) error {
+	if err := s.openRegistry(); err != nil {
+		return err
+	}
 	var addrs []string
 	for _, a := range append(append([]string(nil), s.config().Listen...), s.config().HTTP.Listen...) {
 		addrs = append(addrs, "tcp://"+a)
@@ -114,6 +121,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	select {
 	case err := <-done:
+		s.closeRegistry(context.Background())
 		return fmt.Errorf("listen %v: %w", s.config().Listen, err)
 	case <-s.booted:
 	}
@@ -131,6 +139,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("stop: %w", err)
 	}
 	<-done
+	s.closeRegistry(stopCtx)  // release the claims of the publishers just closed
 	s.notifier.Close(stopCtx) // post the notifications of the connections just closed
 	s.log.Info("stopped")
 	return nil
