@@ -47,6 +47,16 @@ const warnEvery = 10 * time.Second
 // claimAttempts bounds the rounds of a claim whose holder keeps changing.
 const claimAttempts = 3
 
+// probeTTL is how long the result of an origin's liveness probe is reused,
+// so that many players of one stream cost its holder one probe connection.
+const probeTTL = time.Second
+
+// probe is the result of a liveness probe.
+type probe struct {
+	up bool
+	at time.Time
+}
+
 // Settings are the registry's timings and this server's address. The
 // Locator reads them at each use, so a reloaded configuration applies to
 // the next request.
@@ -140,8 +150,9 @@ type Locator struct {
 	log      *slog.Logger
 	instance string // this process, in the claims' tokens
 
-	mu   sync.Mutex
-	held map[string]*held // by key
+	mu     sync.Mutex
+	held   map[string]*held // by key
+	probes map[string]probe // by origin address (as few as there are origins)
 
 	errors, lookups, found, claims, conflicts, takeovers, reclaims, lost atomic.Int64
 
@@ -216,6 +227,7 @@ func Open(url string, settings func() Settings, log *slog.Logger) (*Locator, err
 		log:      log.With("registry", opt.Addr),
 		instance: hex.EncodeToString(id),
 		held:     make(map[string]*held),
+		probes:   make(map[string]probe),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -325,7 +337,7 @@ func (l *Locator) Claim(ctx context.Context, stream string, owner uint64) Claim 
 		}
 		h, _ := parseHolder(cur)
 		last = h
-		if !l.gone(ctx, st, h) {
+		if !l.gone(ctx, st, h, true) {
 			break
 		}
 		swapped, err := l.swap(ctx, st, key, cur, val)
@@ -371,31 +383,42 @@ func (l *Locator) Release(stream string, owner uint64) {
 
 // Elsewhere reports whether h is another origin that is up: not this
 // process, not a former life of this server, and its RTMP port does not
-// refuse connections.
+// refuse connections (as probed within the last second).
 func (l *Locator) Elsewhere(ctx context.Context, h Holder) bool {
 	if l.Mine(h) {
 		return false
 	}
-	return !l.gone(ctx, l.settings(), h)
+	return !l.gone(ctx, l.settings(), h, false)
 }
 
 // gone reports whether the origin h names is certainly not running: a
 // claim of this process (whose publish ended: see Claim), one made at this
 // server's own address by an earlier process, or an address whose port
 // refuses connections. A probe that times out counts as up: the claim then
-// ends by its TTL if the origin is really gone.
-func (l *Locator) gone(ctx context.Context, st Settings, h Holder) bool {
+// ends by its TTL if the origin is really gone. Unless fresh (a claim about
+// to be taken over), a probe result is reused for probeTTL.
+func (l *Locator) gone(ctx context.Context, st Settings, h Holder, fresh bool) bool {
 	if h.Addr == "" || l.Mine(h) || h.Addr == st.Advertise {
 		return true
+	}
+	now := time.Now()
+	l.mu.Lock()
+	p, ok := l.probes[h.Addr]
+	l.mu.Unlock()
+	if ok && !fresh && now.Sub(p.at) < probeTTL {
+		return !p.up
 	}
 	ctx, cancel := context.WithTimeout(ctx, st.LookupTimeout)
 	defer cancel()
 	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", h.Addr)
+	up := err == nil || !errors.Is(err, syscall.ECONNREFUSED)
 	if err == nil {
 		c.Close()
-		return false
 	}
-	return errors.Is(err, syscall.ECONNREFUSED)
+	l.mu.Lock()
+	l.probes[h.Addr] = probe{up: up, at: now}
+	l.mu.Unlock()
+	return !up
 }
 
 // forget drops owner's local record of key.

@@ -718,6 +718,28 @@ func TestExampleOrigin(t *testing.T) {
 	}
 }
 
+// The example origin cluster: origins advertise their listen address, the
+// edges list the three origins, all share one registry.
+func TestExampleCluster(t *testing.T) {
+	origins := []string{"127.0.0.1:19360", "127.0.0.1:19361", "127.0.0.1:19362"}
+	for i, name := range []string{"origin1", "origin2", "origin3", "edge1", "edge2"} {
+		c, err := conf.Load(filepath.Join("examples", "cluster", name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Cluster.Registry != "redis://127.0.0.1:6379/0" {
+			t.Errorf("%s: registry %q", name, c.Cluster.Registry)
+		}
+		v := c.Vhost("anything")
+		if i < 3 && (c.Cluster.Advertise != origins[i] || v.Cluster.Mode != conf.ModeLocal) {
+			t.Errorf("%s: advertise %q, mode %s", name, c.Cluster.Advertise, v.Cluster.Mode)
+		}
+		if i >= 3 && (v.Cluster.Mode != conf.ModeRemote || !slices.Equal(v.Cluster.Origin, origins)) {
+			t.Errorf("%s: mode %s, origins %v", name, v.Cluster.Mode, v.Cluster.Origin)
+		}
+	}
+}
+
 // Parse builds its own viper each time, so concurrent loads are safe.
 func TestConcurrentParse(t *testing.T) {
 	var wg sync.WaitGroup

@@ -3,7 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,10 +34,19 @@ type registry struct {
 
 // startRegistry runs redis-server on a free loopback port (no persistence)
 // until the test ends; it is stopped by its PID.
-func startRegistry(t *testing.T) *registry {
+func startRegistry(t *testing.T) *registry { t.Helper(); return startRegistryAt(t, "") }
+
+// startRegistryAt is startRegistry on addr ("": a free port).
+func startRegistryAt(t *testing.T, addr string) *registry {
 	t.Helper()
 	requireTool(t, "redis-server")
-	srv, err := redisproc.Start(t.TempDir())
+	var srv *redisproc.Server
+	var err error
+	if addr == "" {
+		srv, err = redisproc.Start(t.TempDir())
+	} else {
+		srv, err = redisproc.StartAt(t.TempDir(), addr)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,6 +438,36 @@ func TestClusterRegistryDown(t *testing.T) {
 	for _, w := range ws {
 		if err := w.failed(); err != nil {
 			t.Errorf("a player was disconnected: %v", err)
+		}
+	}
+}
+
+// TestClusterExampleConfigs runs the example origin cluster from its files
+// as they are (RTMP 19360-19362 and 19365-19366, Redis on 6379): a stream
+// published to origin 3 plays through both edges, each with one upstream
+// on origin 3.
+func TestClusterExampleConfigs(t *testing.T) {
+	ports := map[string]string{"origin1": "19360", "origin2": "19361", "origin3": "19362", "edge1": "19365", "edge2": "19366"}
+	for _, p := range append(slices.Collect(maps.Values(ports)), "6379") {
+		if l, err := net.Listen("tcp", "127.0.0.1:"+p); err != nil {
+			t.Fatalf("the example cluster needs 127.0.0.1:%s free: %v", p, err)
+		} else {
+			l.Close()
+		}
+	}
+	reg := startRegistryAt(t, "127.0.0.1:6379")
+	servers := map[string]*server{}
+	for _, name := range []string{"origin1", "origin2", "origin3", "edge1", "edge2"} {
+		servers[name] = startServerFile(t, serverBin, "../conf/examples/cluster/"+name+".yaml", "127.0.0.1:"+ports[name])
+	}
+	o3 := servers["origin3"]
+	publishFFmpeg(t, o3.url("live/example"), "320x240", 60)
+	reg.waitHolder(t, "example", o3.addr, 10*time.Second)
+	for _, name := range []string{"edge1", "edge2"} {
+		e := servers[name]
+		watch(t, e.url("live/example")).waitFrames(t, 25, 15*time.Second)
+		if up := upstreams(e, "example"); len(up) != 1 || up[0] != o3.addr {
+			t.Errorf("%s upstreams %v, want one on origin 3", name, up)
 		}
 	}
 }

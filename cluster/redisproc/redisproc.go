@@ -44,15 +44,21 @@ type Server struct {
 // Start runs redis-server on a free loopback port with dir as its working
 // directory. It saves nothing (no RDB snapshots, no append-only file).
 func Start(dir string) (*Server, error) {
-	bin, err := Binary()
-	if err != nil {
-		return nil, err
-	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, dir: dir}
+	return StartAt(dir, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+}
+
+// StartAt is Start on a given address (host:port), such as the example
+// cluster's 127.0.0.1:6379.
+func StartAt(dir, addr string) (*Server, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Addr: addr, bin: bin, dir: dir}
 	if err := s.start(); err != nil {
 		return nil, err
 	}
@@ -73,8 +79,8 @@ func (s *Server) PID() int {
 func (s *Server) Output() string { return s.out.String() }
 
 func (s *Server) start() error {
-	_, port, _ := net.SplitHostPort(s.Addr)
-	cmd := exec.Command(s.bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	host, port, _ := net.SplitHostPort(s.Addr)
+	cmd := exec.Command(s.bin, "--port", port, "--bind", host, "--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning")
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
