@@ -544,9 +544,12 @@ func (l *Locator) renew() {
 			}
 			l.log.Info("stream claim re-established", "stream", stream)
 		case string:
+			h, _ := parseHolder(v)
+			if l.Mine(h) || !l.stillHeld(r) {
+				continue // another publish of ours took it over, or it ended
+			}
 			if !r.lost {
 				l.lost.Add(1)
-				h, _ := parseHolder(v)
 				l.log.Warn("stream claimed by another origin while published here", "stream", stream, "holder", h.Addr)
 			}
 			l.setLost(r, true)
