@@ -139,8 +139,14 @@ type Stats struct {
 type held struct {
 	owner uint64
 	value string
+	sure  bool // the registry answered for this value (a claim or a renewal)
 	lost  bool // another origin had it at the last heartbeat
 }
+
+// tomb is a released claim whose write may still land: its claim request
+// timed out, so Redis may run it late (a registry that hung). The heartbeat
+// deletes it (if it holds its value) until it would have expired anyway.
+type tomb struct{ key, value string }
 
 // Locator is a connection to the stream registry. It is safe for
 // concurrent use.
@@ -151,8 +157,9 @@ type Locator struct {
 	instance string // this process, in the claims' tokens
 
 	mu     sync.Mutex
-	held   map[string]*held // by key
-	probes map[string]probe // by origin address (as few as there are origins)
+	held   map[string]*held   // by key
+	tombs  map[tomb]time.Time // until when to delete them
+	probes map[string]probe   // by origin address (as few as there are origins)
 
 	errors, lookups, found, claims, conflicts, takeovers, reclaims, lost atomic.Int64
 
@@ -227,6 +234,7 @@ func Open(url string, settings func() Settings, log *slog.Logger) (*Locator, err
 		log:      log.With("registry", opt.Addr),
 		instance: hex.EncodeToString(id),
 		held:     make(map[string]*held),
+		tombs:    make(map[tomb]time.Time),
 		probes:   make(map[string]probe),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -323,6 +331,7 @@ func (l *Locator) Claim(ctx context.Context, stream string, owner uint64) Claim 
 			return Claim{Outcome: Unavailable}
 		}
 		if ok {
+			l.confirm(key, owner)
 			return Claim{Outcome: Claimed}
 		}
 		cur, err := l.get(ctx, st, key)
@@ -333,6 +342,7 @@ func (l *Locator) Claim(ctx context.Context, stream string, owner uint64) Claim 
 			return Claim{Outcome: Unavailable}
 		}
 		if cur == val {
+			l.confirm(key, owner)
 			return Claim{Outcome: Claimed} // the heartbeat wrote it first
 		}
 		h, _ := parseHolder(cur)
@@ -345,6 +355,7 @@ func (l *Locator) Claim(ctx context.Context, stream string, owner uint64) Claim 
 			return Claim{Outcome: Unavailable}
 		}
 		if swapped {
+			l.confirm(key, owner)
 			l.takeovers.Add(1)
 			l.log.Info("stream claim taken over from an origin that is gone", "stream", stream, "from", h.Addr)
 			return Claim{Outcome: Claimed, TookOver: true}
@@ -366,6 +377,9 @@ func (l *Locator) Release(stream string, owner uint64) {
 		return
 	}
 	delete(l.held, key)
+	if !h.sure {
+		l.tombs[tomb{key, h.value}] = time.Now().Add(l.settings().ClaimTTL)
+	}
 	l.mu.Unlock()
 	l.pending.Add(1)
 	go func() {
@@ -419,6 +433,15 @@ func (l *Locator) gone(ctx context.Context, st Settings, h Holder, fresh bool) b
 	l.probes[h.Addr] = probe{up: up, at: now}
 	l.mu.Unlock()
 	return !up
+}
+
+// confirm notes that the registry holds owner's claim of key.
+func (l *Locator) confirm(key string, owner uint64) {
+	l.mu.Lock()
+	if h := l.held[key]; h != nil && h.owner == owner {
+		h.sure = true
+	}
+	l.mu.Unlock()
 }
 
 // forget drops owner's local record of key.
@@ -501,13 +524,22 @@ type renewal struct {
 // are gone, and notes those another origin took.
 func (l *Locator) renew() {
 	st := l.settings()
+	now := time.Now()
 	l.mu.Lock()
 	rs := make([]renewal, 0, len(l.held))
 	for k, h := range l.held {
 		rs = append(rs, renewal{key: k, owner: h.owner, value: h.value, lost: h.lost})
 	}
+	var tombs []tomb
+	for tb, until := range l.tombs {
+		if now.After(until) {
+			delete(l.tombs, tb)
+			continue
+		}
+		tombs = append(tombs, tb)
+	}
 	l.mu.Unlock()
-	if len(rs) == 0 {
+	if len(rs) == 0 && len(tombs) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), st.Heartbeat)
@@ -516,6 +548,9 @@ func (l *Locator) renew() {
 	for i := range rs {
 		// EVAL, not EVALSHA: a registry that restarted has no scripts.
 		rs[i].cmd = renewScript.Eval(ctx, pipe, []string{rs[i].key}, rs[i].value, st.ClaimTTL.Milliseconds())
+	}
+	for _, tb := range tombs {
+		releaseScript.Eval(ctx, pipe, []string{tb.key}, tb.value)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && allFailed(rs) {
 		_ = l.failed("heartbeat", err)
@@ -532,6 +567,7 @@ func (l *Locator) renew() {
 		switch v := res.(type) {
 		case int64:
 			l.setLost(r, false)
+			l.confirm(r.key, r.owner)
 			if v != 2 {
 				continue
 			}

@@ -312,3 +312,36 @@ func TestLookupTimeout(t *testing.T) {
 	}
 	t.Logf("lookup on a hung registry gave up after %s", d.Round(time.Millisecond))
 }
+
+// A claim whose request timed out may be run by the registry later (it
+// hung, then came back). Released in between, it must not stay until its
+// TTL: the heartbeat deletes it.
+func TestLateClaimWriteIsDeleted(t *testing.T) {
+	srv, rdb := startRedis(t)
+	ctx := context.Background()
+	addr := origin(t)
+	a := open(t, srv.URL(), addr, 10*time.Second, 300*time.Millisecond)
+	mustClaim(t, a, "__defaultvhost__/live/other", 1)
+	h, _, _ := a.Lookup(ctx, "__defaultvhost__/live/other")
+	instance, _, _ := strings.Cut(h.Token, "/")
+
+	if err := syscall.Kill(srv.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	c := a.Claim(ctx, stream, 2)
+	a.Release(stream, 2) // the publisher left
+	if err := syscall.Kill(srv.PID(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if c.Outcome != cluster.Unavailable {
+		t.Fatalf("claim on a hung registry: %+v", c)
+	}
+	// The late write lands after the release's delete.
+	time.Sleep(100 * time.Millisecond)
+	if err := rdb.Set(ctx, cluster.KeyPrefix+stream, addr+" "+instance+"/2", 10*time.Second).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(time.Second, func() bool { n, _ := rdb.Exists(ctx, cluster.KeyPrefix+stream).Result(); return n == 0 }) {
+		t.Fatal("a released claim that landed late was not deleted")
+	}
+}

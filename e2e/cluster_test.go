@@ -435,6 +435,7 @@ func TestClusterRegistryDown(t *testing.T) {
 	if !o3.waitLog("stream registry reachable again", time.Second) {
 		t.Error("origin 3 did not log the registry's return")
 	}
+	checkUnique(t, c.origins, "c3", o3)
 	for _, w := range ws {
 		if err := w.failed(); err != nil {
 			t.Errorf("a player was disconnected: %v", err)
