@@ -370,6 +370,32 @@ func TestClusterForwardedPublishFailoverMovesClaim(t *testing.T) {
 	c.checkMoved(t, "c6", c.origins[1:])
 }
 
+// An origin that crashed and restarted on the same address does not
+// inherit its former claims: nothing renews them and they expire by their
+// TTL. A publish on it of one of those streams takes the claim over at once.
+func TestClusterRestartedOriginDoesNotInheritClaims(t *testing.T) {
+	reg := startRegistry(t)
+	o := startServer(t, clusterOriginConfig(reg))
+	pubs := []*process{publishFFmpeg(t, o.url("live/c7"), "320x240", 60), publishFFmpeg(t, o.url("live/c8"), "320x240", 60)}
+	reg.waitHolder(t, "c7", o.addr, 10*time.Second)
+	reg.waitHolder(t, "c8", o.addr, 10*time.Second)
+	o.kill()
+	for _, p := range pubs {
+		p.kill()
+	}
+	o = startServerFile(t, o.bin, o.path, o.addr)
+	publishFFmpeg(t, o.url("live/c8"), "320x240", 60)
+	if !o.waitLog("stream claim taken over from an origin that is gone", 10*time.Second) {
+		t.Error("the restarted origin did not take over its former claim of a stream published to it again")
+	}
+	expired := reg.waitHolder(t, "c7", "", testClaimTTL+2*time.Second)
+	t.Logf("the crashed origin's claim of a stream nobody publishes expired %s after the restart (claim_ttl %s)",
+		expired.Round(time.Millisecond), testClaimTTL)
+	if reg.holder("c8") != o.addr {
+		t.Errorf("the stream published again lost its claim: %q", reg.holder("c8"))
+	}
+}
+
 // Redis dies mid-run: the streams keep playing, and new publishes and plays
 // work through the configured order. Redis comes back empty: the claims
 // come back within one heartbeat.
