@@ -271,6 +271,13 @@ func TestClusterPublishStraightToOrigin(t *testing.T) {
 	if c.reg.holder("c1") != o3.addr {
 		t.Fatalf("the refused publishers moved the claim to %s", c.reg.holder("c1"))
 	}
+	// An edge that knows no registry and only origin 1 is redirected to
+	// origin 3 and follows.
+	plain := startServer(t, edgeConfig("", o1.addr))
+	watch(t, plain.url("live/c1")).waitFrames(t, 25, 15*time.Second)
+	if up := upstreams(plain, "c1"); len(up) != 1 || up[0] != o3.addr || !plain.waitLog("origin redirects", time.Second) {
+		t.Errorf("an edge without a registry: upstreams %v, want one on origin 3 after origin 1's redirect", up)
+	}
 	// Only origin 3 serves it: the others redirect their players there.
 	checkUnique(t, c.origins, "c1", o3)
 	if len(logLines(o1.log.String(), "play redirected: the stream is published on another origin", "to="+o3.addr)) == 0 {
