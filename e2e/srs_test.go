@@ -106,7 +106,7 @@ func TestClusterSRSEdgeFollowsOriginRedirect(t *testing.T) {
 	if codec, _, _, _ := p.stream("video"); codec != "h264" {
 		t.Errorf("video through the SRS edge: %s", codec)
 	}
-	if len(logLines(o1.log.String(), "play redirected: the stream is published on another origin", "to="+o2.addr)) == 0 {
+	if len(waitLines(o1, "play redirected: the stream is published on another origin", "to="+o2.addr)) == 0 {
 		t.Error("origin 1 did not redirect the SRS edge")
 	}
 	if n := countPlays(o2.log.String(), "srsedge"); n < 1 {

@@ -111,11 +111,10 @@ func upstreamKey(v *conf.Vhost, k edge.Key) edge.Key {
 	return k
 }
 
-// locateOrigin asks the registry, off the event loops, which origin has
-// stream and calls then (on the caller's goroutine of choice: it runs on
-// the lookup's goroutine) with its address, or "" when the registry has
-// nothing, fails or is slow. Without a registry it returns false and does
-// nothing.
+// locateOrigin asks the registry, on a goroutine of its own, which origin
+// has stream k, and calls then on that goroutine with its address, or ""
+// when the registry has nothing, fails or is slow. Without a registry it
+// returns false and does nothing.
 func (s *Server) locateOrigin(k edge.Key, then func(addr string)) bool {
 	loc := s.locator()
 	if loc == nil {
