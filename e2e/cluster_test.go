@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -485,6 +486,38 @@ func TestClusterRegistryDown(t *testing.T) {
 		if err := w.failed(); err != nil {
 			t.Errorf("a player was disconnected: %v", err)
 		}
+	}
+}
+
+// A registry that hangs (SIGSTOP: connections open, no answers) costs a
+// publish or a new edge upstream at most the lookup timeout per request;
+// the streams already playing do not notice.
+func TestClusterRegistryHangs(t *testing.T) {
+	c := startCluster(t)
+	o1, o3 := c.origins[0], c.origins[2]
+	ws := c.playOnEdges(t, o3, "c9", o3)
+	if err := syscall.Kill(c.reg.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	hung := time.Now()
+	defer func() { _ = syscall.Kill(c.reg.PID(), syscall.SIGCONT) }()
+
+	start := time.Now()
+	publishFFmpeg(t, o1.url("live/c10"), "320x240", 60)
+	w := watch(t, c.edges[1].url("live/c10"))
+	w.waitFrames(t, 1, 15*time.Second)
+	t.Logf("with the registry hung: publish to origin 1 and first frame through edge 2 after %s (lookup_timeout 200ms)",
+		time.Since(start).Round(time.Millisecond))
+	for i, w := range ws {
+		w.waitFrames(t, w.frames()+25, 10*time.Second)
+		gap, _ := w.maxGap(hung)
+		t.Logf("edge %d: longest gap in video with the registry hung: %s", i+1, gap.Round(time.Millisecond))
+		if gap > time.Second {
+			t.Errorf("edge %d: a gap of %s while the registry hung", i+1, gap)
+		}
+	}
+	if len(waitLines(c.edges[1], "stream registry unreachable: going on with local knowledge and the configured origin order", "op=lookup")) == 0 {
+		t.Error("edge 2 did not warn that the registry is unreachable")
 	}
 }
 
