@@ -105,8 +105,9 @@ type Env struct {
 	Netns string
 	Host  string
 	// OursExtra is YAML merged into our edge's config (empty: none), e.g.
-	// "capacity: {max_egress: 900Mbit}".
-	OursExtra string
+	// "capacity: {max_egress: 900Mbit}"; OursOriginExtra into our origin's.
+	OursExtra       string
+	OursOriginExtra string
 }
 
 func (e Env) feed(dir, url string) (*Proc, error) {
@@ -151,7 +152,11 @@ func (e Env) OursKind(name string, merged time.Duration) Kind {
 		// The origin uses the same window: with 350 ms merged writes upstream
 		// the edge would receive (and so write) in 350 ms bursts whatever its
 		// own setting.
-		_ = os.WriteFile(ocfg, []byte(fmt.Sprintf("listen: [%q]\nlog: {level: warn}\nvhost_defaults: {merged_write: %s}\n", origin, merged)), 0o644)
+		originYAML, err := mergeYAML(fmt.Sprintf("listen: [%q]\nlog: {level: warn}\nvhost_defaults: {merged_write: %s}\n", origin, merged), e.OursOriginExtra)
+		if err != nil {
+			return "", false, nil, nil, err
+		}
+		_ = os.WriteFile(ocfg, []byte(originYAML), 0o644)
 		edgeYAML, err := mergeYAML(fmt.Sprintf(`listen: [%q]
 log: {level: warn}
 vhost_defaults:

@@ -41,6 +41,9 @@ type Config struct {
 	HTTP             HTTP          `mapstructure:"http"`
 	API              API           `mapstructure:"api"`
 	Log              Log           `mapstructure:"log"`
+	// Cluster is the origin cluster's stream registry (not a vhost's
+	// cluster section, which says how that vhost sources its streams).
+	Cluster OriginCluster `mapstructure:"cluster"`
 	// Vhosts is keyed by lowercased name; it contains DefaultVhost when the
 	// file (or the embedded default) defines it.
 	Vhosts map[string]*Vhost `mapstructure:"-"`
@@ -76,6 +79,32 @@ type API struct {
 	// except the health check; empty: none (allowed on loopback only).
 	Auth string `mapstructure:"auth"`
 }
+
+// OriginCluster configures the stream registry that keeps one source per
+// stream across many origins and edges: origins claim the streams published
+// to them in Redis, edges and origins look streams up there.
+type OriginCluster struct {
+	// Registry is redis://[user:password@]host:port[/db] (rediss:// for
+	// TLS); empty: no registry.
+	Registry string `mapstructure:"registry"`
+	// Advertise is the host:port other servers reach this one's RTMP on,
+	// written into its claims. Validation fills it from the first listen
+	// address when that names a host.
+	Advertise     string        `mapstructure:"advertise"`
+	ClaimTTL      time.Duration `mapstructure:"claim_ttl"`      // a claim not renewed this long expires
+	Heartbeat     time.Duration `mapstructure:"heartbeat"`      // claims are renewed this often
+	LookupTimeout time.Duration `mapstructure:"lookup_timeout"` // one registry request (and a liveness probe)
+	OnConflict    string        `mapstructure:"on_conflict"`    // "refuse" or "redirect"
+}
+
+// Enabled reports whether a stream registry is configured.
+func (c OriginCluster) Enabled() bool { return c.Registry != "" }
+
+// What an origin does with a publish of a stream claimed by another origin.
+const (
+	ConflictRefuse   = "refuse"
+	ConflictRedirect = "redirect"
+)
 
 // Log configures logging.
 type Log struct {

@@ -82,6 +82,7 @@ func TestDefault(t *testing.T) {
 		Capacity:         conf.Capacity{Redirect: []string{}, Link: 1_000_000_000, PaceBurst: 80 * time.Millisecond},
 		HTTP:             conf.HTTP{Listen: []string{}, HeaderTimeout: 10 * time.Second, CORSOrigin: "*"},
 		Log:              conf.Log{Level: "info", Format: "text"},
+		Cluster:          conf.OriginCluster{ClaimTTL: 10 * time.Second, Heartbeat: 3 * time.Second, LookupTimeout: 200 * time.Millisecond, OnConflict: conf.ConflictRefuse},
 		Vhosts:           map[string]*conf.Vhost{conf.DefaultVhost: ptr(wantDefaultVhost(conf.DefaultVhost))},
 		Source:           "embedded default",
 	}
@@ -139,7 +140,7 @@ func TestDefaultFileDocumented(t *testing.T) {
 		prevComment = false
 	}
 	var want []string
-	for _, typ := range []reflect.Type{reflect.TypeFor[conf.Config](), reflect.TypeFor[conf.Log](), reflect.TypeFor[conf.Vhost](), reflect.TypeFor[conf.Cluster]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[conf.Config](), reflect.TypeFor[conf.Log](), reflect.TypeFor[conf.Vhost](), reflect.TypeFor[conf.Cluster](), reflect.TypeFor[conf.OriginCluster]()} {
 		for f := range typ.Fields() {
 			if tag := f.Tag.Get("mapstructure"); tag != "-" {
 				want = append(want, tag)
@@ -467,7 +468,7 @@ func TestTopLevelLayering(t *testing.T) {
 		c := mustParse(t, f, data)
 		if !reflect.DeepEqual(c, &conf.Config{Listen: d.Listen, MaxConnections: d.MaxConnections, ChunkSize: 4096, MaxMessageSize: d.MaxMessageSize,
 			MaxCommandSize: d.MaxCommandSize, MaxInflightBytes: d.MaxInflightBytes,
-			HandshakeTimeout: d.HandshakeTimeout, IdleTimeout: d.IdleTimeout, Capacity: d.Capacity, HTTP: d.HTTP, Log: conf.Log{Level: "info", Format: "text"}, Vhosts: d.Vhosts}) {
+			HandshakeTimeout: d.HandshakeTimeout, IdleTimeout: d.IdleTimeout, Capacity: d.Capacity, HTTP: d.HTTP, Log: conf.Log{Level: "info", Format: "text"}, Cluster: d.Cluster, Vhosts: d.Vhosts}) {
 			t.Errorf("%s: empty document: %s", f, dump(c))
 		}
 	}
@@ -544,6 +545,19 @@ func TestValidation(t *testing.T) {
 		{"vhost_defaults merged_write", "vhost_defaults: {merged_write: -1s}", "vhost_defaults::merged_write: must not be negative, got -1s"},
 		{"vhost_defaults player_backlog_max_bytes", "vhost_defaults: {player_backlog_max_bytes: 1KiB}", "vhost_defaults::player_backlog_max_bytes: must be at least 64KiB, got 1KiB"},
 		{"vhost_defaults mode", "vhost_defaults: {cluster: {mode: x}}", `vhost_defaults::cluster::mode: must be one of local, remote, got "x"`},
+		{"registry scheme", "cluster: {registry: 'http://127.0.0.1:6379'}", `cluster::registry: must be a redis:// or rediss:// URL, got "http://127.0.0.1:6379"`},
+		{"registry no port", "cluster: {registry: 'redis://127.0.0.1'}", `cluster::registry: must name host:port, got "redis://127.0.0.1"`},
+		{"registry bad port", "cluster: {registry: 'redis://127.0.0.1:0'}", `cluster::registry: "redis://127.0.0.1:0": port must be a number between 1 and 65535`},
+		{"registry db", "cluster: {registry: 'redis://127.0.0.1:6379/x'}", `cluster::registry: the path must be a database number`},
+		{"claim_ttl", "cluster: {claim_ttl: 500ms}", "cluster::claim_ttl: must be at least 1s, got 500ms"},
+		{"heartbeat over half", "cluster: {claim_ttl: 4s, heartbeat: 3s}", "cluster::heartbeat: must be positive and at most half of claim_ttl (2s), got 3s"},
+		{"heartbeat zero", "cluster: {heartbeat: 0s}", "cluster::heartbeat: must be positive"},
+		{"lookup_timeout", "cluster: {lookup_timeout: 10s}", "cluster::lookup_timeout: must be between 1ms and 5s, got 10s"},
+		{"on_conflict", "cluster: {on_conflict: steal}", `cluster::on_conflict: must be one of refuse, redirect, got "steal"`},
+		{"advertise wildcard", "cluster: {advertise: '0.0.0.0:1935'}", `cluster::advertise: "0.0.0.0:1935": other servers cannot dial a wildcard address`},
+		{"advertise no port", "cluster: {advertise: 'o1.example.com'}", `cluster::advertise: "o1.example.com" is not a valid host:port`},
+		{"advertise needed", "listen: ['0.0.0.0:1935']\ncluster: {registry: 'redis://127.0.0.1:6379'}", "cluster::advertise: must be set: this server claims streams"},
+		{"advertise needed empty host", "listen: [':1935']\ncluster: {registry: 'redis://127.0.0.1:6379'}", `cluster::advertise: must be set: this server claims streams (it has a registry and an origin vhost) and its first listen address ":1935" names no host`},
 		{"vhost_defaults remote inherited", "vhost_defaults: {cluster: {mode: remote}}", "vhosts::__defaultvhost__::cluster::origin: must list at least one origin when cluster::mode is remote"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -670,6 +684,26 @@ func TestSlogLevel(t *testing.T) {
 	}
 }
 
+// The advertise address comes from the first listen address when that
+// names a host, and an edge-only server needs none.
+func TestClusterAdvertise(t *testing.T) {
+	c := mustParse(t, "yaml", "listen: ['127.0.0.1:19360', '0.0.0.0:1936']\ncluster: {registry: 'redis://127.0.0.1:6379/2', on_conflict: REDIRECT}")
+	if c.Cluster.Advertise != "127.0.0.1:19360" || c.Cluster.OnConflict != conf.ConflictRedirect || !c.Cluster.Enabled() {
+		t.Errorf("cluster = %+v", c.Cluster)
+	}
+	c = mustParse(t, "yaml", "listen: ['0.0.0.0:1935']\ncluster: {registry: 'redis://r:6379', advertise: 'o1.example.com:1935'}")
+	if c.Cluster.Advertise != "o1.example.com:1935" {
+		t.Errorf("advertise = %q", c.Cluster.Advertise)
+	}
+	c = mustParse(t, "yaml", "listen: ['0.0.0.0:1935']\ncluster: {registry: 'redis://r:6379'}\nvhosts: {__defaultVhost__: {cluster: {mode: remote, origin: [o1]}}}")
+	if c.Cluster.Advertise != "" {
+		t.Errorf("edge-only advertise = %q", c.Cluster.Advertise)
+	}
+	if c := mustParse(t, "yaml", "listen: ['127.0.0.1:1935']"); c.Cluster.Enabled() || c.Cluster.Advertise != "" {
+		t.Errorf("no registry: %+v", c.Cluster)
+	}
+}
+
 func TestExampleOrigin(t *testing.T) {
 	path := filepath.Join("examples", "origin.yaml")
 	c, err := conf.Load(path)
@@ -685,6 +719,28 @@ func TestExampleOrigin(t *testing.T) {
 	}
 	if live == nil || live.Name != "live.example.com" || live.MergedWrite != 0 || !live.GopCache || live.PlayerBacklog != 5*time.Second {
 		t.Errorf("live vhost = %+v", live)
+	}
+}
+
+// The example origin cluster: origins advertise their listen address, the
+// edges list the three origins, all share one registry.
+func TestExampleCluster(t *testing.T) {
+	origins := []string{"127.0.0.1:19360", "127.0.0.1:19361", "127.0.0.1:19362"}
+	for i, name := range []string{"origin1", "origin2", "origin3", "edge1", "edge2"} {
+		c, err := conf.Load(filepath.Join("examples", "cluster", name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Cluster.Registry != "redis://127.0.0.1:6379/0" {
+			t.Errorf("%s: registry %q", name, c.Cluster.Registry)
+		}
+		v := c.Vhost("anything")
+		if i < 3 && (c.Cluster.Advertise != origins[i] || v.Cluster.Mode != conf.ModeLocal) {
+			t.Errorf("%s: advertise %q, mode %s", name, c.Cluster.Advertise, v.Cluster.Mode)
+		}
+		if i >= 3 && (v.Cluster.Mode != conf.ModeRemote || !slices.Equal(v.Cluster.Origin, origins)) {
+			t.Errorf("%s: mode %s, origins %v", name, v.Cluster.Mode, v.Cluster.Origin)
+		}
 	}
 }
 

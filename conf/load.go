@@ -219,6 +219,8 @@ func parse(data []byte, format, source string) (*Config, error) {
 		}
 	}
 
+	validateAdvertise(&p, cfg)
+
 	if err := p.err(source); err != nil {
 		return nil, err
 	}

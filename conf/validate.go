@@ -28,6 +28,13 @@ var (
 	logFormats   = []string{"text", "json"}
 	clusterModes = []string{ModeLocal, ModeRemote}
 	selections   = []string{SelectFailover, SelectHash}
+	conflicts    = []string{ConflictRefuse, ConflictRedirect}
+)
+
+// Limits of the origin cluster's settings.
+const (
+	minClaimTTL      = time.Second
+	maxLookupTimeout = 5 * time.Second
 )
 
 // validateTop checks and normalizes the top-level settings.
@@ -116,6 +123,7 @@ func validateTop(p *problems, c *Config) {
 		}
 		c.Capacity.Redirect[i] = n
 	}
+	validateRegistry(p, &c.Cluster)
 	c.Log.Level = strings.ToLower(strings.TrimSpace(c.Log.Level))
 	if !slices.Contains(logLevels, c.Log.Level) {
 		p.add("log"+keyDelim+"level", "must be one of %s, got %q", strings.Join(logLevels, ", "), c.Log.Level)
@@ -123,6 +131,93 @@ func validateTop(p *problems, c *Config) {
 	c.Log.Format = strings.ToLower(strings.TrimSpace(c.Log.Format))
 	if !slices.Contains(logFormats, c.Log.Format) {
 		p.add("log"+keyDelim+"format", "must be one of %s, got %q", strings.Join(logFormats, ", "), c.Log.Format)
+	}
+}
+
+// validateRegistry checks the origin cluster's settings that stand alone;
+// validateAdvertise, run once the vhosts are known, completes them.
+func validateRegistry(p *problems, c *OriginCluster) {
+	key := func(k string) string { return "cluster" + keyDelim + k }
+	c.Registry = strings.TrimSpace(c.Registry)
+	if c.Registry != "" {
+		if err := checkRegistryURL(c.Registry); err != nil {
+			p.add(key("registry"), "%v", err)
+		}
+	}
+	if c.ClaimTTL < minClaimTTL {
+		p.add(key("claim_ttl"), "must be at least %v, got %v", minClaimTTL, c.ClaimTTL)
+	}
+	if c.Heartbeat <= 0 || c.Heartbeat > c.ClaimTTL/2 {
+		p.add(key("heartbeat"), "must be positive and at most half of claim_ttl (%v), got %v", c.ClaimTTL/2, c.Heartbeat)
+	}
+	if c.LookupTimeout < time.Millisecond || c.LookupTimeout > maxLookupTimeout {
+		p.add(key("lookup_timeout"), "must be between 1ms and %v, got %v", maxLookupTimeout, c.LookupTimeout)
+	}
+	c.OnConflict = strings.ToLower(strings.TrimSpace(c.OnConflict))
+	if !slices.Contains(conflicts, c.OnConflict) {
+		p.add(key("on_conflict"), "must be one of %s, got %q", strings.Join(conflicts, ", "), c.OnConflict)
+	}
+	if c.Advertise = strings.TrimSpace(c.Advertise); c.Advertise != "" {
+		if err := checkAdvertise(c.Advertise); err != nil {
+			p.add(key("advertise"), "%v", err)
+		}
+	}
+}
+
+// checkRegistryURL checks a redis:// or rediss:// URL: a host and port,
+// and a database number as its path if any.
+func checkRegistryURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", s, err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return fmt.Errorf("must be a redis:// or rediss:// URL, got %q", s)
+	}
+	if _, port, err := net.SplitHostPort(u.Host); err != nil || u.Hostname() == "" {
+		return fmt.Errorf("must name host:port, got %q", s)
+	} else if err := checkPort(port); err != nil {
+		return fmt.Errorf("%q: %v", s, err)
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return fmt.Errorf("the path must be a database number (redis://host:port/0), got %q", s)
+		}
+	}
+	return nil
+}
+
+// checkAdvertise checks an address other servers dial: host:port with a
+// host that is not a wildcard.
+func checkAdvertise(addr string) error {
+	if err := checkListen(addr); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+		return fmt.Errorf("%q: other servers cannot dial a wildcard address; name this server's host or IP address", addr)
+	}
+	return nil
+}
+
+// validateAdvertise fills cluster.advertise from the first listen address
+// when it is empty, for a server that claims streams (a registry and an
+// origin vhost); a wildcard listen address cannot stand in for it.
+func validateAdvertise(p *problems, c *Config) {
+	if !c.Cluster.Enabled() || c.Cluster.Advertise != "" || len(c.Listen) == 0 {
+		return
+	}
+	origin := false
+	for _, v := range c.Vhosts {
+		origin = origin || v.Cluster.Mode == ModeLocal
+	}
+	if checkAdvertise(c.Listen[0]) == nil {
+		c.Cluster.Advertise = c.Listen[0]
+		return
+	}
+	if origin {
+		p.add("cluster"+keyDelim+"advertise", "must be set: this server claims streams (it has a registry and an origin vhost) "+
+			"and its first listen address %q names no host other servers can dial (e.g. advertise: 10.0.0.5:1935)", c.Listen[0])
 	}
 }
 

@@ -81,6 +81,8 @@ type server struct {
 	httpAddr string // with %HTTP% in the config: its HTTP-FLV listener
 	apiAddr  string // with %API% in the config: its API listener
 	cfgPath  string // the config file (startServer), for reload tests
+	bin      string // the binary and config file it runs, for a restart
+	path     string
 	log      *syncBuffer
 	done     chan struct{}
 }
@@ -136,7 +138,7 @@ func startServerBin(t testing.TB, bin, cfg string) *server {
 // startServerFile runs bin -c path; the config listens on addr.
 func startServerFile(t testing.TB, bin, path, addr string) *server {
 	t.Helper()
-	s := &server{t: t, addr: addr, log: &syncBuffer{}, done: make(chan struct{})}
+	s := &server{t: t, addr: addr, bin: bin, path: path, log: &syncBuffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, "-c", path)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {

@@ -28,6 +28,12 @@ func NewOrigins(list []string, hash bool, deadTTL time.Duration) *Origins {
 // Order returns the origins to try for stream, best first: the policy's
 // order, with origins that failed within the dead TTL moved to the end.
 func (o *Origins) Order(stream string, now time.Time) []string {
+	return o.orderPreferring(stream, now, "")
+}
+
+// orderPreferring is Order with prefer (an origin a stream registry names,
+// listed or not) first, unless it failed within the dead TTL.
+func (o *Origins) orderPreferring(stream string, now time.Time, prefer string) []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	order := slices.Clone(o.list)
@@ -50,12 +56,21 @@ func (o *Origins) Order(stream string, now time.Time) []string {
 			return 0
 		})
 	}
+	isDead := func(addr string) bool {
+		until, ok := o.deadUntil[addr]
+		return ok && now.Before(until)
+	}
 	alive := order[:0:0]
 	var dead []string
+	if prefer != "" && !isDead(prefer) {
+		alive = append(alive, prefer)
+	}
 	for _, addr := range order {
-		if until, ok := o.deadUntil[addr]; ok && now.Before(until) {
+		switch {
+		case addr == prefer && len(alive) > 0 && alive[0] == prefer:
+		case isDead(addr):
 			dead = append(dead, addr)
-		} else {
+		default:
 			alive = append(alive, addr)
 		}
 	}
@@ -95,9 +110,15 @@ func (o *Origins) Worked(addr string) {
 	o.mu.Unlock()
 }
 
-// Attempts walks the origins for one stream: the policy's order, the next
-// origin after a failure, a wait once a whole round failed, and redirects.
-// It is not safe for concurrent use.
+// MaxRedirects bounds the redirects followed in one round of attempts, so
+// origins that send a stream to each other cannot hold an upstream in a
+// loop: past it a redirect counts as a failure of the origin that sent it.
+const MaxRedirects = 3
+
+// Attempts walks the origins for one stream: the policy's order (with the
+// origin a registry names first), the next origin after a failure, a wait
+// once a whole round failed, and redirects. It is not safe for concurrent
+// use.
 type Attempts struct {
 	origins    *Origins
 	stream     string
@@ -108,6 +129,8 @@ type Attempts struct {
 	failed     int // failed attempts in the current round
 	backoff    time.Duration
 	redirected string
+	redirects  int    // redirects followed in the current round
+	prefer     string // first origin of the next round
 }
 
 // NewAttempts returns the attempts for stream, waiting retryMin (doubling
@@ -115,6 +138,19 @@ type Attempts struct {
 func (o *Origins) NewAttempts(stream string, retryMin, retryMax time.Duration) *Attempts {
 	return &Attempts{origins: o, stream: stream, retryMin: retryMin, retryMax: retryMax}
 }
+
+// NewRound reports whether the next call to Next starts a round (orders
+// the origins afresh): the moment to ask a stream registry where the
+// stream is, and to Prefer that origin.
+func (a *Attempts) NewRound() bool {
+	return a.redirected == "" && a.next >= len(a.order) && !a.roundFailed()
+}
+
+func (a *Attempts) roundFailed() bool { return a.order != nil && a.failed >= len(a.order) }
+
+// Prefer puts addr first in the next round, unless it failed within the
+// dead TTL; "" prefers nothing. addr need not be one of the list.
+func (a *Attempts) Prefer(addr string) { a.prefer = addr }
 
 // Next returns the origin to try now; ok is false when every origin of
 // the round failed, and wait says how long to wait before calling again.
@@ -124,13 +160,13 @@ func (a *Attempts) Next(now time.Time) (addr string, wait time.Duration, ok bool
 		return addr, 0, true
 	}
 	if a.next >= len(a.order) {
-		if a.order != nil && a.failed >= len(a.order) {
+		if a.roundFailed() {
 			a.backoff = min(max(2*a.backoff, a.retryMin), a.retryMax)
 			a.failed, a.order = 0, nil
 			return "", a.backoff, false
 		}
-		a.order = a.origins.Order(a.stream, now)
-		a.next = 0
+		a.order = a.origins.orderPreferring(a.stream, now, a.prefer)
+		a.next, a.redirects, a.prefer = 0, 0, ""
 	}
 	addr = a.order[a.next]
 	a.next++
@@ -157,12 +193,16 @@ func (a *Attempts) Worked(addr string) {
 }
 
 // Redirect makes the next attempt go to the host of tcURL (an origin's
-// ex.redirect); it reports whether tcURL named a host.
+// ex.redirect). It reports false, following nothing, when tcURL names no
+// host or the round already followed MaxRedirects redirects; the caller
+// then records a failure. A redirect followed is not a failure of the
+// origin that sent it.
 func (a *Attempts) Redirect(tcURL string) (string, bool) {
 	u, err := url.Parse(tcURL)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || a.redirects >= MaxRedirects {
 		return "", false
 	}
+	a.redirects++
 	a.redirected = u.Host
 	if u.Port() == "" {
 		a.redirected = net.JoinHostPort(u.Hostname(), "1935")

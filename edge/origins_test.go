@@ -110,3 +110,74 @@ func TestOriginsUpdateTakesEffectAtTheNextRound(t *testing.T) {
 		t.Fatal("dead_origin_ttl 0 marks no origin dead")
 	}
 }
+
+// A registry's answer goes first in a new round, listed or not, unless that
+// origin failed recently; it applies to one round only.
+func TestAttemptsPrefer(t *testing.T) {
+	now := time.Now()
+	o := NewOrigins([]string{"a:1", "b:1", "c:1"}, false, time.Minute)
+	a := o.NewAttempts("live/s", 100*time.Millisecond, 300*time.Millisecond)
+	round := func() []string {
+		t.Helper()
+		if !a.NewRound() {
+			t.Fatal("not at the start of a round")
+		}
+		var got []string
+		for {
+			addr, _, ok := a.Next(now)
+			if !ok {
+				return got
+			}
+			got = append(got, addr)
+			a.Failed(addr, false, now)
+		}
+	}
+	a.Prefer("c:1")
+	if got := round(); !slices.Equal(got, []string{"c:1", "a:1", "b:1"}) {
+		t.Fatalf("round preferring c: %v", got)
+	}
+	o.Worked("a:1")
+	o.Worked("b:1")
+	a.Prefer("c:1") // c failed a moment ago: last
+	if got := round(); !slices.Equal(got, []string{"a:1", "b:1", "c:1"}) {
+		t.Fatalf("round preferring a dead origin: %v", got)
+	}
+	o.Worked("a:1")
+	o.Worked("b:1")
+	o.Worked("c:1")
+	a.Prefer("d:1") // not in the list
+	if got := round(); !slices.Equal(got, []string{"d:1", "a:1", "b:1", "c:1"}) {
+		t.Fatalf("round preferring an unlisted origin: %v", got)
+	}
+	for _, addr := range []string{"a:1", "b:1", "c:1", "d:1"} {
+		o.Worked(addr)
+	}
+	if got := round(); !slices.Equal(got, []string{"a:1", "b:1", "c:1"}) {
+		t.Fatalf("the preference outlived its round: %v", got)
+	}
+}
+
+// Origins that redirect to each other cost at most MaxRedirects attempts a
+// round on top of the order.
+func TestAttemptsRedirectLoopIsBounded(t *testing.T) {
+	now := time.Now()
+	a := NewOrigins([]string{"a:1", "b:1"}, false, time.Minute).NewAttempts("live/s", 100*time.Millisecond, 300*time.Millisecond)
+	attempts := 0
+	for attempts < 100 {
+		addr, _, ok := a.Next(now)
+		if !ok {
+			break
+		}
+		attempts++
+		to := "rtmp://b:1/live" // a and b each send the stream to the other
+		if addr == "b:1" {
+			to = "rtmp://a:1/live"
+		}
+		if _, ok := a.Redirect(to); !ok {
+			a.Failed(addr, false, now)
+		}
+	}
+	if want := 2 + MaxRedirects; attempts != want {
+		t.Fatalf("%d attempts in a round of redirecting origins, want %d", attempts, want)
+	}
+}

@@ -21,8 +21,18 @@ func (ss *session) suspend() { ss.suspended = true }
 
 // resume runs then on the connection's loop and goes on reading. It may be
 // called from any goroutine.
-func (ss *session) resume(then func()) {
+func (ss *session) resume(then func()) { ss.resumeOr(then, nil) }
+
+// resumeOr is resume, running gone (if not nil) on the loop instead of then
+// when the connection closed meanwhile.
+func (ss *session) resumeOr(then, gone func()) {
 	_ = ss.c.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if ss.gone {
+			if gone != nil {
+				gone()
+			}
+			return nil
+		}
 		ss.resumeOnLoop(then)
 		return nil
 	}))

@@ -3,7 +3,6 @@ package loop
 import (
 	"fmt"
 
-	"github.com/rtmpedge/rtmpedge/amf"
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
 )
@@ -37,15 +36,8 @@ func (ss *session) refusePlay(name, limit string) {
 	ss.srv.refusedPlays.Add(1)
 	if sib := ss.srv.config().Capacity.Redirect; len(sib) > 0 {
 		to := sib[int(ss.srv.refusedPlays.Load())%len(sib)]
-		tcURL := "rtmp://" + to + "/" + ss.appRaw
-		st := statusObject("error", "NetConnection.Connect.Rejected", "RTMP 302 Redirect: "+limit)
-		st = append(st, amf.Property{Key: "ex", Value: amf.Object{
-			{Key: "code", Value: 302.0},
-			{Key: "redirect", Value: tcURL},
-		}})
-		ss.sendCommand(0, "onStatus", 0.0, nil, st)
 		ss.log.Warn("play redirected: server at capacity", "stream", name, "limit", limit, "to", to)
-		ss.fail("play redirected to " + to + ": " + limit)
+		ss.redirect(to, name, limit)
 		return
 	}
 	ss.sendStatus("error", "NetStream.Play.Failed", "Server at capacity: "+limit+".")

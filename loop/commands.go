@@ -331,12 +331,22 @@ func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 		return
 	}
 	ss.key, ss.hub = key, hub
+	if loc := ss.srv.locator(); loc != nil {
+		// The only publisher here: now the only one in the cluster?
+		ss.claimPublish(loc, name)
+		return
+	}
+	ss.beginPublish(name)
+}
+
+// beginPublish tells the client its publish started, on the stream's hub.
+func (ss *session) beginPublish(name string) {
 	ss.lastMedia.Store(time.Now().UnixNano())
 	ss.becomePublisher()
 	ss.write(chunk.AppendUserControl(ss.out[:0], chunk.EventStreamBegin, edge.StreamID))
 	ss.sendStatus("status", "NetStream.Publish.Start", fmt.Sprintf("%s is now published.", name))
 	ss.publishView()
-	ss.log.Info("publish start", "vhost", key.Vhost, "app", key.App, "stream", name)
+	ss.log.Info("publish start", "vhost", ss.key.Vhost, "app", ss.key.App, "stream", name)
 }
 
 func (ss *session) onPlay(txn float64, args []any) error {
@@ -377,8 +387,19 @@ func (ss *session) onPlay(txn float64, args []any) error {
 	return nil
 }
 
-// startPlay attaches the session to the stream as a player.
+// startPlay attaches the session to the stream as a player. An origin
+// first asks the registry about a stream it does not have, and redirects
+// the player to the origin that has it.
 func (ss *session) startPlay(raw, name string, reset bool, v *conf.Vhost) {
+	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
+	if v.Cluster.Mode == conf.ModeLocal && ss.locatePlay(key, func() { ss.playHere(raw, name, reset, v) }) {
+		return
+	}
+	ss.playHere(raw, name, reset, v)
+}
+
+// playHere attaches the session to the stream as a player of this server.
+func (ss *session) playHere(raw, name string, reset bool, v *conf.Vhost) {
 	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
 	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.config().ChunkSize, v))
 	if limit := ss.srv.overCapacity(hub); limit != "" {
@@ -446,10 +467,14 @@ func (ss *session) endRole(logIt bool) role {
 		ss.publishView()
 		return r
 	case r == rolePublisher:
+		ss.unclaim()
 		ss.hub.Unpublish(ss)
 	case r == rolePlayer:
 		ss.srv.ingestLeave(ss)
 		ss.srv.leave(ss)
+	case ss.claiming: // closed while the registry decided its publish
+		ss.dropPendingPublish()
+		return r
 	default:
 		return r
 	}

@@ -31,6 +31,7 @@ type forwarder struct {
 	log      *slog.Logger
 
 	conn      *outbound
+	locating  bool // asking the registry where the stream is
 	started   bool // the publisher was told NetStream.Publish.Start
 	connected bool // the current upstream accepted the publish
 	stopped   bool
@@ -56,7 +57,33 @@ func (s *Server) startForward(ss *session, v *conf.Vhost, t upstreamTarget) {
 	f.connect()
 }
 
+// connect dials the next origin. A new round first asks the registry (off
+// the loop) which origin has the stream, and starts there: a publish that
+// comes back after a failover finds its origin, and one that moved finds
+// where it went.
 func (f *forwarder) connect() {
+	if f.stopped || f.locating {
+		return
+	}
+	if f.attempts.NewRound() {
+		loop := f.ss.c.EventLoop()
+		f.locating = f.ss.srv.locateOrigin(upstreamKey(f.target.vhost, f.ss.key), func(addr string) {
+			_ = loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				f.locating = false
+				f.attempts.Prefer(addr)
+				f.dial()
+				return nil
+			}))
+		})
+		if f.locating {
+			return
+		}
+	}
+	f.dial()
+}
+
+// dial dials the next origin, or waits when every origin failed.
+func (f *forwarder) dial() {
 	if f.stopped {
 		return
 	}
@@ -128,15 +155,25 @@ func (f *forwarder) upstreamClosed(o *outbound, err error) {
 	if f.ss.fwdLostSince.Load() == 0 {
 		f.ss.fwdLostSince.Store(time.Now().UnixNano())
 	}
-	f.ss.srv.originFailed(o.addr, f.attempts.Failed(o.addr, f.started && o.streaming.Load(), time.Now()))
 	var ue *edge.UpstreamError
-	if errors.As(err, &ue) {
-		if ue.Redirect != "" {
-			if _, ok := f.attempts.Redirect(ue.Redirect); ok {
-				f.connect()
-				return
-			}
+	if errors.As(err, &ue) && ue.Redirect != "" {
+		if to, ok := f.attempts.Redirect(ue.Redirect); ok {
+			f.log.Info("origin redirects", "origin", o.addr, "to", to)
+			f.connect()
+			return
 		}
+	}
+	f.ss.srv.originFailed(o.addr, f.attempts.Failed(o.addr, f.started && o.streaming.Load(), time.Now()))
+	if errors.As(err, &ue) && f.started {
+		// A publish resuming after a failover: the stream may still be
+		// claimed by the origin it left (which releases it when it sees the
+		// old connection go) or be coming back there. Keep trying, within
+		// publish_timeout.
+		f.log.Warn("origin refused the resumed publish, trying the next", "origin", o.addr, "code", ue.Code, "description", ue.Description)
+		f.connect()
+		return
+	}
+	if ue != nil {
 		// The origin's answer is the publisher's answer.
 		f.log.Warn("origin refused the publish", "origin", o.addr, "code", ue.Code, "description", ue.Description)
 		f.ss.sendStatus("error", ue.Code, fmt.Sprintf("origin refused: %s", ue.Description))

@@ -75,6 +75,7 @@ type ingester struct {
 	mu        sync.Mutex
 	players   int
 	stopped   bool
+	locating  bool // asking the registry where the stream is
 	attempts  *edge.Attempts
 	linger    *time.Timer
 	retry     *time.Timer
@@ -173,8 +174,29 @@ func (ing *ingester) stopIfIdle() {
 }
 
 // connectLocked dials the next origin of the current round, or waits
-// before a new round when every origin failed.
+// before a new round when every origin failed. A new round first asks the
+// registry (off the loop) which origin has the stream, and starts there.
 func (ing *ingester) connectLocked() {
+	if ing.stopped || ing.locating {
+		return
+	}
+	if ing.attempts.NewRound() {
+		ing.locating = ing.srv.locateOrigin(upstreamKey(ing.target.vhost, ing.hub.Key()), func(addr string) {
+			ing.mu.Lock()
+			defer ing.mu.Unlock()
+			ing.locating = false
+			ing.attempts.Prefer(addr)
+			ing.dialLocked()
+		})
+		if ing.locating {
+			return
+		}
+	}
+	ing.dialLocked()
+}
+
+// dialLocked dials the next origin, or waits when every origin failed.
+func (ing *ingester) dialLocked() {
 	if ing.stopped {
 		return
 	}
@@ -234,9 +256,7 @@ func (ing *ingester) upstreamClosed(o *outbound, err error) {
 		return
 	}
 	ing.lastError = err.Error()
-	ing.failovers++
 	ing.bytesBefore += o.up.Received()
-	ing.srv.originFailed(o.addr, ing.attempts.Failed(o.addr, o.streaming.Load() && o.up.Received() > 0, time.Now()))
 	var ue *edge.UpstreamError
 	if errors.As(err, &ue) && ue.Redirect != "" {
 		if to, ok := ing.attempts.Redirect(ue.Redirect); ok {
@@ -245,6 +265,8 @@ func (ing *ingester) upstreamClosed(o *outbound, err error) {
 			return
 		}
 	}
+	ing.failovers++
+	ing.srv.originFailed(o.addr, ing.attempts.Failed(o.addr, o.streaming.Load() && o.up.Received() > 0, time.Now()))
 	ing.log.Warn("upstream failed, trying the next origin", "origin", o.addr, "err", err.Error(),
 		"had_media", o.up.Received() > 0)
 	if errors.As(err, &ue) {

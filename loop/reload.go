@@ -75,6 +75,9 @@ func (s *Server) Reload(cfg *conf.Config) (*ReloadReport, error) {
 	if old.Log.Format != cfg.Log.Format {
 		rep.RestartNeeded = append(rep.RestartNeeded, "log.format")
 	}
+	if old.Cluster.Registry != cfg.Cluster.Registry {
+		rep.RestartNeeded = append(rep.RestartNeeded, "cluster.registry")
+	}
 	for _, h := range s.reloadHooks {
 		if err := h(old, cfg); err != nil {
 			rep.RestartNeeded = append(rep.RestartNeeded, err.Error())

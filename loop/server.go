@@ -16,6 +16,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/rtmpedge/rtmpedge/cluster"
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
 	"github.com/rtmpedge/rtmpedge/hook"
@@ -72,7 +73,9 @@ type Server struct {
 	reloadHooks    []func(old, cfg *conf.Config) error
 	reloads        atomic.Int64
 	reloadFailures atomic.Int64
-	lastReload     atomic.Int64 // unix nanoseconds
+	lastReload     atomic.Int64                    // unix nanoseconds
+	loc            atomic.Pointer[cluster.Locator] // the stream registry (nil: none)
+	cluster        clusterCounters
 
 	serverID  string
 	ingestMu  sync.Mutex
@@ -110,6 +113,9 @@ func (s *Server) config() *conf.Config { return s.cfg.Load() }
 // returns. It returns an error if the listeners cannot be opened.
 func (s *Server) Run(ctx context.Context) error {
 	cfg := s.config()
+	if err := s.openRegistry(); err != nil {
+		return err
+	}
 	done := make(chan error, 1)
 	go func() {
 		// The server accepts on its own goroutines (listen.go) and enrolls
@@ -127,11 +133,13 @@ func (s *Server) Run(ctx context.Context) error {
 	// comes after, and only then may connections be enrolled.
 	select {
 	case err := <-done:
+		s.closeRegistry(context.Background())
 		return fmt.Errorf("start event loops: %w", err)
 	case <-s.running:
 	}
 	if _, _, err := s.reconcileListeners(cfg.Listen, cfg.HTTP.Listen); err != nil {
-		s.stopEngine(done)
+		_ = s.stopEngine(done)
+		s.closeRegistry(context.Background())
 		return err
 	}
 	s.log.Info("rtmp server listening", "listen", cfg.Listen, "http_listen", cfg.HTTP.Listen, "event_loops", s.loops,
@@ -149,6 +157,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	s.closeRegistry(stopCtx)  // release the claims of the publishers just closed
 	s.notifier.Close(stopCtx) // post the notifications of the connections just closed
 	s.log.Info("stopped")
 	return nil

@@ -60,7 +60,8 @@ type session struct {
 	outChunk    int
 	out         []byte // scratch for replies
 	closing     bool   // close once this read is handled
-	suspended   bool   // waiting for a hook or the origin: leave input unread
+	suspended   bool   // waiting for a hook, the origin or the registry: leave input unread
+	claiming    bool   // holds its stream's hub while the registry decides the publish
 	gone        bool   // OnClose ran
 	protocolErr bool   // closed because the peer sent something invalid
 	connected   atomic.Bool

@@ -67,6 +67,8 @@ type fuzzConn struct {
 	fd, peer int
 	closed   bool // Close was called: the server runs OnClose next
 	written  int  // bytes the fan-out wrote to the socket
+	capture  bool // keep what the server writes with Write in replies
+	replies  []byte
 }
 
 var fuzzAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
@@ -88,6 +90,9 @@ func (c *fuzzConn) EventLoop() gnet.EventLoop { return c.loop }
 func (c *fuzzConn) Fd() int                   { return c.fd }
 func (c *fuzzConn) OutboundBuffered() int     { return 0 }
 func (c *fuzzConn) Write(b []byte) (int, error) {
+	if c.capture {
+		c.replies = append(c.replies, b...)
+	}
 	return len(b), nil
 }
 func (c *fuzzConn) Wake(gnet.AsyncCallback) error { return nil }

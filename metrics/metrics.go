@@ -53,6 +53,11 @@ var (
 	descReloads      = desc("config_reloads_total", "Configuration reloads by result.", "result")
 	descLastReload   = desc("config_last_reload_timestamp_seconds", "When the configuration was last reloaded (0: never).")
 	descInflight     = desc("inflight_bytes", "Bytes held in partly received messages (bounded by max_inflight_bytes).")
+	descRegistryUp   = desc("registry_enabled", "1 when a stream registry (cluster.registry) is configured.")
+	descRegistryReq  = desc("registry_events_total", "Stream registry events: errors (requests failed or timed out), lookups, found, claims, conflicts, takeovers, reclaims, lost.", "event")
+	descRegistryHeld = desc("registry_claims_held", "Stream claims this server holds in the registry.")
+	descPlayRedirect = desc("cluster_play_redirects_total", "Players redirected to the origin that has their stream.")
+	descPubConflict  = desc("cluster_publish_conflicts_total", "Publishes refused or redirected because another origin has the stream.")
 )
 
 // collector reads a server at each scrape.
@@ -79,6 +84,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descRecv, descSent, descOriginConn, descOriginFail, descOriginDead, descOriginAlive,
 		descHookCalls, descHookRefused, descHookFailed, descHookLatency, descNotify, descSkips, descLagDrops,
 		descRefused, descFlush, descAcceptErrors, descKicks, descReloads, descLastReload, descInflight,
+		descRegistryUp, descRegistryReq, descRegistryHeld, descPlayRedirect, descPubConflict,
 	} {
 		ch <- d
 	}
@@ -179,6 +185,25 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descHookFailed, float64(h.Failures.Load()), actions[i])
 		ch <- histogram(descHookLatency, &h.Latency, actions[i])
 	}
+	cs := c.srv.ClusterStats()
+	enabled := 0.0
+	if cs.Enabled {
+		enabled = 1
+	}
+	gauge(descRegistryUp, enabled)
+	for _, e := range []struct {
+		name string
+		v    int64
+	}{
+		{"errors", cs.Errors}, {"lookups", cs.Lookups}, {"found", cs.Found}, {"claims", cs.Claims},
+		{"conflicts", cs.Conflicts}, {"takeovers", cs.Takeovers}, {"reclaims", cs.Reclaims}, {"lost", cs.Lost},
+	} {
+		counter(descRegistryReq, float64(e.v), e.name)
+	}
+	gauge(descRegistryHeld, float64(cs.Held))
+	counter(descPlayRedirect, float64(cs.PlayRedirects))
+	counter(descPubConflict, float64(cs.PublishConflicts))
+
 	counter(descSkips, float64(t.PlayerSkips.Load()))
 	counter(descLagDrops, float64(t.LagDisconnects.Load()))
 	ch <- histogram(descFlush, &t.Flush)

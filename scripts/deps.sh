@@ -6,9 +6,10 @@
 # tests), and for the tests with real players (e2e/browser_test.go,
 # e2e/vlc_test.go) Chromium, VLC (vlc-bin with vlc-plugin-base: HTTP and
 # RTMP access, FLV demux, H.264 decoder, dummy outputs) and npm (which the
-# browser test uses to fetch mpegts.js into its git-ignored cache), and jq and
-# prometheus (promtool and a server) for the API tests, from apt when they
-# are missing.
+# browser test uses to fetch mpegts.js into its git-ignored cache), jq and
+# prometheus (promtool and a server) for the API tests, and redis-server (the
+# origin cluster's registry: the tests start their own on free ports) from
+# apt when they are missing.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -45,6 +46,10 @@ command -v jq >/dev/null 2>&1 || missing+=(jq)
 prometheus_missing=0
 { command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || prometheus_missing=1
 [ "$prometheus_missing" -eq 1 ] && missing+=(prometheus)
+# The tests run their own redis-server; the package's service is not used.
+redis_missing=0
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || redis_missing=1
+[ "$redis_missing" -eq 1 ] && missing+=(redis-server)
 
 if [ "${1:-}" = "--test" ] && [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
@@ -81,6 +86,15 @@ if [ "${1:-}" = "--test" ] && [ ${#missing[@]} -gt 0 ]; then
 	if [ "$prometheus_missing" -eq 1 ] && command -v systemctl >/dev/null 2>&1 &&
 		systemctl is-active --quiet prometheus 2>/dev/null; then
 		$sudo systemctl stop prometheus || true
+	fi
+	# Likewise the redis-server service this install may have started (on
+	# :6379, which the example cluster uses).
+	if [ "$redis_missing" -eq 1 ]; then
+		if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet redis-server 2>/dev/null; then
+			$sudo systemctl stop redis-server || true
+		elif command -v service >/dev/null 2>&1; then
+			$sudo service redis-server stop >/dev/null 2>&1 || true
+		fi
 	fi
 fi
 go mod download

@@ -8,6 +8,7 @@
 //	rtmpbench gigabit [-players 800,1000] [-d 20s] [-out gigabit-out] [-srs PATH] [-ours-extra NAME=YAML]   (root)
 //	rtmpbench churn   -url rtmp://HOST/APP/STREAM [-cycles 3000] [-concurrency 50] [-canaries 5] [-pid PID] [-json F]
 //	rtmpbench soak    [-d 30m] [-kill-every 4m] [-players 300] [-server bin/rtmpedge-pprof] [-out soak-out]
+//	rtmpbench cluster [-n 30] [-out bench-out/cluster]   (cold-edge first keyframe with and without the stream registry)
 package main
 
 import (
@@ -47,6 +48,8 @@ func main() {
 		err = stall(ctx, os.Args[2:])
 	case "soak":
 		err = soak(ctx, os.Args[2:])
+	case "cluster":
+		err = clusterCold(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -57,7 +60,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare|churn|gigabit|stall|soak [flags]   (rtmpbench CMD -h for flags)`)
+	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare|churn|gigabit|stall|soak|cluster [flags]   (rtmpbench CMD -h for flags)`)
 	os.Exit(2)
 }
 
