@@ -11,6 +11,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -68,14 +69,25 @@ type collector struct {
 
 // Handler returns the /metrics handler of srv: its counters, the Go
 // runtime's and the process's.
+// The registry and its collectors are built at the first scrape, so a
+// server nobody scrapes does not pay for them.
 func Handler(srv *loop.Server, version string) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		&collector{srv: srv, version: version},
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	var (
+		once sync.Once
+		h    http.Handler
 	)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() {
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(
+				&collector{srv: srv, version: version},
+				collectors.NewGoCollector(),
+				collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+			)
+			h = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+		})
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
