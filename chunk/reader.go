@@ -503,7 +503,14 @@ func (r *Reader) appendPayload(cs *chunkStream, data []byte) {
 	}
 	need := len(cs.buf) + len(data)
 	if need > cap(cs.buf) {
-		newCap := max(min(2*cap(cs.buf), cap(cs.buf)+maxGrowStep), need, minGrow)
+		// Along the growth steps (minGrow doubling, then maxGrowStep at
+		// a time), however much arrived at once: the steps fall on the
+		// chunk boundaries of the usual chunk sizes, so a message ends in
+		// a buffer of its size rather than up to a step over it.
+		newCap := cap(cs.buf)
+		for newCap < need {
+			newCap = max(min(2*newCap, newCap+maxGrowStep), minGrow)
+		}
 		newCap = min(newCap, int(cs.hdr.Length))
 		if r.held-cap(cs.buf)+newCap > r.capBudget {
 			r.release(cs)

@@ -140,7 +140,8 @@ type Hub struct {
 
 	mu        sync.Mutex
 	publisher any
-	slab      *pool.Slab
+	slab      *pool.Slab // packets; used by the publisher's goroutine only
+	scratch   []byte     // a placed message's payload gathered, when needed whole
 
 	meta, videoSeq, audioSeq Packet    // as players get them
 	rawHeaders               [3][]byte // payloads of meta, video and audio headers, to spot repeats
@@ -185,7 +186,7 @@ func newHub(key Key, opts Options) *Hub {
 	return &Hub{
 		key:             key,
 		opts:            opts,
-		slab:            pool.NewSlab(0),
+		slab:            pool.NewSlab(firstSlabSize),
 		ring:            make([]Packet, minRing),
 		notifyPublish:   publishNotification(key, opts.ChunkSize),
 		notifyUnpublish: unpublishNotification(key, opts.ChunkSize),
@@ -254,13 +255,60 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 	default:
 		return fmt.Errorf("hub %s: message type %d is not media", h.key, typeID)
 	}
+	return h.add(owner, typeID, ts, m, payload, nil)
+}
 
+// tagRoom is what Place leaves after the chunks for the packet's FLV tag
+// head (in a WebSocket frame) and trailer.
+const tagRoom = 10 + flv.TagHeaderSize + flv.TrailerSize
+
+// Place returns a buffer for the payload of an audio or video message of n
+// bytes that the publisher sends with timestamp ts, carved from the
+// stream's slab and laid out to become the message's packet in place
+// (AppendPlaced). Only the publisher's goroutine calls it.
+func (h *Hub) Place(typeID uint8, ts uint32, n int) ([]byte, chunk.Layout) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	wire := ts + h.tsOffset // as mapTimestampLocked will shift it, barring a jump
+	if h.needOffset {
+		wire = h.lastTS + continuityGap
+	}
+	l := chunk.ChunkLayout(MediaCSID(typeID), wire >= 0xFFFFFF, h.opts.ChunkSize)
+	return h.slab.Alloc(l.End(n) + tagRoom), l
+}
+
+// AppendPlaced adds one audio or video message from the publisher owner
+// whose payload a chunk reader placed in a buffer from Place: the buffer
+// becomes the packet players share, with no copy. (Should the stream's
+// timestamps have jumped into or out of the extended range since Place,
+// the payload is copied as Append does.)
+func (h *Hub) AppendPlaced(owner any, msg *chunk.Message) error {
+	if msg.Length == 0 {
+		return nil
+	}
+	if msg.TypeID != chunk.TypeAudio && msg.TypeID != chunk.TypeVideo {
+		return fmt.Errorf("hub %s: placed message type %d is not audio or video", h.key, msg.TypeID)
+	}
+	return h.add(owner, msg.TypeID, msg.Timestamp, Classify(msg.TypeID, msg.Head(2)), nil, msg)
+}
+
+// add appends a message of the publisher owner: payload, or the placed
+// message msg.
+func (h *Hub) add(owner any, typeID uint8, ts uint32, m Media, payload []byte, msg *chunk.Message) error {
+	n := len(payload)
+	if msg != nil {
+		n = int(msg.Length)
+	}
 	h.mu.Lock()
 	if h.publisher != owner {
 		h.mu.Unlock()
 		return ErrNotPublisher
 	}
 	if m.SeqHeader {
+		if msg != nil {
+			h.scratch = msg.AppendPayload(h.scratch[:0])
+			payload = h.scratch
+		}
 		// A header equal to the current one (a new upstream after a failover
 		// repeats it) is not sent again.
 		slot := &h.rawHeaders[m.Kind-KindAudio]
@@ -271,7 +319,7 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 		*slot = append((*slot)[:0:0], payload...)
 	}
 	ts = h.mapTimestampLocked(m.Kind, ts)
-	h.measureLocked(ts, len(payload))
+	h.measureLocked(ts, n)
 	if m.Kind == KindVideo {
 		h.hasVideo.Store(true)
 	} else if m.Kind == KindAudio {
@@ -284,7 +332,18 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 	if m.Kind == KindData && m.SeqHeader {
 		wireTS = 0
 	}
-	pkt := h.packLocked(typeID, wireTS, payload)
+	var pkt Packet
+	ok := false
+	if msg != nil {
+		pkt, ok = h.packPlacedLocked(msg, wireTS)
+		if !ok && payload == nil {
+			h.scratch = msg.AppendPayload(h.scratch[:0])
+			payload = h.scratch
+		}
+	}
+	if !ok {
+		pkt = h.packLocked(typeID, wireTS, payload)
+	}
 	pkt.Timestamp, pkt.Kind, pkt.Keyframe = ts, m.Kind, m.Keyframe
 	if m.SeqHeader {
 		switch m.Kind {
@@ -302,9 +361,31 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 		h.gopBytes = 0
 	}
 	h.pushLocked(pkt)
+	if cap(h.scratch) > maxSlabSize {
+		h.scratch = nil // a rare big copy: not kept for the stream's lifetime
+	}
 	h.mu.Unlock()
 	h.wake(ts, m.Kind, m.SeqHeader)
 	return nil
+}
+
+// packPlacedLocked makes a placed message the packet: its chunk headers
+// written around the payload, the FLV tag bytes in the room after it. It
+// reports false when the layout does not fit the wire timestamp.
+func (h *Hub) packPlacedLocked(msg *chunk.Message, wireTS uint32) (Packet, bool) {
+	n := int(msg.Length)
+	hdr := chunk.Header{CSID: MediaCSID(msg.TypeID), Timestamp: wireTS, TypeID: msg.TypeID, StreamID: StreamID}
+	if msg.Layout.Piece != h.opts.ChunkSize {
+		return Packet{}, false
+	}
+	data, ok := chunk.ChunkPlaced(msg.Placed, msg.Layout, hdr, n)
+	end := msg.Layout.End(n)
+	if !ok || len(msg.Placed) < end+tagRoom {
+		return Packet{}, false
+	}
+	tag, ws := h.appendTag(msg.Placed[end:end:end+tagRoom], msg.TypeID, wireTS, n)
+	gap := msg.Layout.Gap
+	return Packet{Data: data, Tag: tag, Len: uint32(n), WSHead: uint8(ws), Body: uint8(gap + 11), Cont: uint8(gap)}, true
 }
 
 // packLocked copies payload once into the slab as RTMP chunks, and lays
@@ -313,17 +394,23 @@ func (h *Hub) packLocked(typeID uint8, wireTS uint32, payload []byte) Packet {
 	hdr := chunk.Header{CSID: MediaCSID(typeID), Timestamp: wireTS, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
 	data := h.slab.Alloc(chunk.WireSize(hdr, len(payload), h.opts.ChunkSize))
 	data = chunk.AppendMessage(data[:0], hdr, payload, h.opts.ChunkSize)
-	frame := flv.TagHeaderSize + len(payload) + flv.TrailerSize
-	ws := httpflv.FrameHeaderSize(frame)
-	tag := h.slab.Alloc(ws + flv.TagHeaderSize + flv.TrailerSize)[:0]
-	tag = httpflv.AppendFrameHeader(tag, httpflv.OpBinary, frame)
-	tag = flv.AppendTagHeader(tag, typeID, len(payload), wireTS)
-	tag = flv.AppendTrailer(tag, len(payload))
+	tag, ws := h.appendTag(h.slab.Alloc(tagRoom)[:0], typeID, wireTS, len(payload))
 	cont := 1 // basic header of a media chunk stream id (< 64)
 	if wireTS >= 0xFFFFFF {
 		cont += 4 // continuation chunks repeat the extended timestamp
 	}
 	return Packet{Data: data, Tag: tag, Len: uint32(len(payload)), WSHead: uint8(ws), Body: uint8(cont + 11), Cont: uint8(cont)}
+}
+
+// appendTag appends what an FLV player gets around a payload of n bytes: a
+// WebSocket frame header (ws bytes, returned), the FLV tag header and the
+// PreviousTagSize trailer.
+func (h *Hub) appendTag(dst []byte, typeID uint8, wireTS uint32, n int) (tag []byte, ws int) {
+	frame := flv.TagHeaderSize + n + flv.TrailerSize
+	ws = httpflv.FrameHeaderSize(frame)
+	dst = httpflv.AppendFrameHeader(dst, httpflv.OpBinary, frame)
+	dst = flv.AppendTagHeader(dst, typeID, n, wireTS)
+	return flv.AppendTrailer(dst, n), ws
 }
 
 // Restart starts a new epoch of the same publisher, as when an edge's
@@ -350,9 +437,33 @@ func (h *Hub) measureLocked(ts uint32, n int) {
 	}
 	h.rateBytes += n
 	if d >= 1000 {
-		h.bitrate.Store(int64(h.rateBytes) * 8 * 1000 / int64(d))
+		rate := int64(h.rateBytes) * 8 * 1000 / int64(d)
+		h.bitrate.Store(rate)
 		h.rateTS, h.rateBytes = ts, 0
+		h.slab.SetSize(slabSizeFor(rate))
 	}
+}
+
+// Slab blocks hold about a quarter of a second of a stream's media, between
+// these bounds: a block is freed when none of its packets is referenced any
+// more, so small blocks waste less of a quiet stream's memory (the unused
+// rest of its newest block, the older packets of the block its GOP starts
+// in) and big ones allocate less often for a busy stream. A packet over a
+// quarter of a block gets a buffer of its own.
+const (
+	minSlabSize   = 4 << 10
+	maxSlabSize   = 64 << 10
+	firstSlabSize = 16 << 10 // until the bit rate is known
+)
+
+// slabSizeFor returns the block size for a stream of bitRate bits per
+// second: a power of two.
+func slabSizeFor(bitRate int64) int {
+	size := minSlabSize
+	for size < maxSlabSize && int64(size)*2 <= bitRate/8/4 {
+		size *= 2
+	}
+	return size
 }
 
 // BitRate returns the stream's bit rate in bits per second as published

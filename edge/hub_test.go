@@ -419,3 +419,156 @@ func TestPacketFLVView(t *testing.T) {
 		}
 	}
 }
+
+// hubPlacer places the media of a chunk stream into h's packets.
+type hubPlacer struct{ h *Hub }
+
+func (p hubPlacer) Place(hdr *chunk.Header) ([]byte, chunk.Layout) {
+	if hdr.TypeID != chunk.TypeAudio && hdr.TypeID != chunk.TypeVideo {
+		return nil, chunk.Layout{}
+	}
+	return p.h.Place(hdr.TypeID, hdr.Timestamp, int(hdr.Length))
+}
+
+// feedPlaced reads the chunked messages in b into h as its publisher pub
+// does: media placed, the rest appended.
+func feedPlaced(t testing.TB, h *Hub, pub any, b []byte) {
+	rd := chunk.NewReader(chunk.ReaderConfig{})
+	rd.SetPlacer(hubPlacer{h})
+	for len(b) > 0 {
+		n, m, err := rd.Read(b[:min(len(b), 1400)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = b[n:]
+		switch {
+		case m == nil:
+		case m.Placed != nil:
+			err = h.AppendPlaced(pub, m)
+		case m.TypeID != chunk.TypeSetChunkSize:
+			err = h.Append(pub, m.TypeID, m.Timestamp, m.Payload)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestHubPlacedPacketsMatchCopied feeds one stream to two hubs, copied
+// (Append) and placed (Place, AppendPlaced): players get the same bytes,
+// across repeated headers, timestamp discontinuities and the extended
+// range (where a placed layout may turn out wrong and is copied).
+func TestHubPlacedPacketsMatchCopied(t *testing.T) {
+	for _, cs := range []int{128, 4096} {
+		opts := Options{ChunkSize: cs, GopCache: true, GopCacheMaxBytes: 1 << 20, BacklogMaxBytes: 8 << 20}
+		copied, placed := newHub(Key{"v", "a", "c"}, opts), newHub(Key{"v", "a", "p"}, opts)
+		pub := new(int)
+		_ = copied.Publish(pub)
+		_ = placed.Publish(pub)
+		w := chunk.NewWriter(4096)
+		in := chunk.AppendSetChunkSize(nil, 4096)
+		send := func(typeID uint8, ts uint32, p []byte) {
+			in = w.Append(in, chunk.Header{CSID: MediaCSID(typeID), Timestamp: ts, TypeID: typeID, StreamID: 1}, p)
+			if err := copied.Append(pub, typeID, ts, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		big := append([]byte{0x27, 1, 0, 0, 0}, make([]byte, 9000)...)
+		send(chunk.TypeDataAMF0, 0, metaBody)
+		for i, start := range []uint32{0xFFFF00, 0, 1<<31 + 500, 1<<32 - 100, 0xFFFFF0, 600} {
+			send(chunk.TypeVideo, start, avcSeq)
+			for j := range uint32(6) {
+				frame := avcInter
+				if j == 0 {
+					frame = avcKey
+				} else if j == 3 {
+					frame = big
+				}
+				send(chunk.TypeVideo, start+j*40, frame)
+				send(chunk.TypeAudio, start+j*40+5, []byte{0xaf, 1, byte(i), byte(j)})
+			}
+		}
+		feedPlaced(t, placed, pub, in)
+		var a, b Snapshot
+		copied.Snapshot(0, &a)
+		placed.Snapshot(0, &b)
+		if len(a.Packets) != len(b.Packets) || len(a.Headers) != len(b.Headers) {
+			t.Fatalf("chunk size %d: %d packets and %d headers copied, %d and %d placed", cs, len(a.Packets), len(a.Headers), len(b.Packets), len(b.Headers))
+		}
+		for i, p := range append(a.Headers, a.Packets...) {
+			q := append(b.Headers, b.Packets...)[i]
+			if !bytes.Equal(p.Data, q.Data) || !bytes.Equal(p.Tag, q.Tag) || p.Timestamp != q.Timestamp || p.Kind != q.Kind ||
+				p.Keyframe != q.Keyframe || p.Len != q.Len || p.WSHead != q.WSHead || p.Body != q.Body || p.Cont != q.Cont {
+				t.Fatalf("chunk size %d: packet %d differs: copied %d bytes at %d, placed %d bytes at %d", cs, i, len(p.Data), p.Timestamp, len(q.Data), q.Timestamp)
+			}
+		}
+	}
+}
+
+// BenchmarkHubAppendPlaced is BenchmarkHubAppend with the payloads placed
+// by a chunk reader: one op reads one 5 KB message and makes it a packet.
+func BenchmarkHubAppendPlaced(b *testing.B) {
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, GopCache: true, GopCacheMaxBytes: 16 << 20})
+	pub := new(int)
+	_ = h.Publish(pub)
+	frame := append([]byte{0x27, 1, 0, 0, 0}, make([]byte, 5000)...)
+	w := chunk.NewWriter(4096)
+	in := chunk.AppendSetChunkSize(nil, 4096)
+	for i := range uint32(600) {
+		f := frame
+		if i%60 == 0 {
+			f = avcKey
+		}
+		in = w.Append(in, chunk.Header{CSID: 6, Timestamp: i * 33, TypeID: chunk.TypeVideo, StreamID: 1}, f)
+	}
+	rd := chunk.NewReader(chunk.ReaderConfig{})
+	rd.SetPlacer(hubPlacer{h})
+	pos := 0
+	b.ReportAllocs()
+	b.SetBytes(int64(len(frame)))
+	for b.Loop() {
+		for {
+			if pos == len(in) {
+				pos = 0 // replayed: format-3 headers keep the timestamps going up
+			}
+			n, m, err := rd.Read(in[pos:min(pos+1448, len(in))])
+			pos += n
+			if err != nil {
+				b.Fatal(err)
+			}
+			if m != nil && m.Placed != nil {
+				_ = h.AppendPlaced(pub, m)
+				break
+			}
+		}
+	}
+}
+
+// TestHubPlacedLayoutThatNoLongerFits: a message placed for a timestamp
+// below the extended range that turns out to be in it (the publisher's
+// clock jumped) is copied into a packet of the right layout.
+func TestHubPlacedLayoutThatNoLongerFits(t *testing.T) {
+	opts := Options{ChunkSize: 128}
+	placed, copied := newHub(Key{"v", "a", "p"}, opts), newHub(Key{"v", "a", "c"}, opts)
+	pub := new(int)
+	_ = placed.Publish(pub)
+	_ = copied.Publish(pub)
+	payload := append([]byte{0x27, 1, 0, 0, 0}, make([]byte, 300)...)
+	buf, l := placed.Place(chunk.TypeVideo, 100, len(payload))
+	for off := 0; off < len(payload); off += l.Piece { // as a reader places it
+		at := l.Off + off + off/l.Piece*l.Gap
+		copy(buf[at:], payload[off:min(off+l.Piece, len(payload))])
+	}
+	m := chunk.Message{Header: chunk.Header{Timestamp: 0x1000000, Length: uint32(len(payload)), TypeID: chunk.TypeVideo}, Placed: buf, Layout: l}
+	if err := placed.AppendPlaced(pub, &m); err != nil {
+		t.Fatal(err)
+	}
+	_ = copied.Append(pub, chunk.TypeVideo, 0x1000000, payload)
+	var a, b Snapshot
+	placed.Snapshot(0, &a)
+	copied.Snapshot(0, &b)
+	p, q := a.Packets[len(a.Packets)-1], b.Packets[len(b.Packets)-1]
+	if !bytes.Equal(p.Data, q.Data) || !bytes.Equal(p.Tag, q.Tag) || p.Cont != 5 || q.Cont != 5 {
+		t.Fatalf("placed %x\ncopied %x", p.Data, q.Data)
+	}
+}

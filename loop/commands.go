@@ -303,10 +303,13 @@ func (ss *session) onPublish(txn float64, args []any) error {
 }
 
 // becomePublisher gives the session the publisher role and lets it send
-// messages up to max_message_size (until now: max_command_size).
-func (ss *session) becomePublisher() {
+// messages up to max_message_size (until now: max_command_size), placed
+// in their packets as they arrive and read in batches.
+func (ss *session) becomePublisher(v *conf.Vhost) {
 	ss.role.Store(int32(rolePublisher))
 	ss.rd.SetMaxMessageSize(int(ss.srv.config().MaxMessageSize))
+	ss.rd.SetPlacer(ss)
+	ss.startBatch(v)
 }
 
 // startPublish makes the session the stream's publisher (or forwards it).
@@ -316,7 +319,7 @@ func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 		// An edge forwards the publish; the origin's answer is the client's.
 		ss.key = key
 		ss.lastMedia.Store(time.Now().UnixNano())
-		ss.becomePublisher()
+		ss.becomePublisher(v)
 		ss.srv.startForward(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})
 		ss.log.Info("publish forwarding", "vhost", key.Vhost, "app", key.App, "stream", name)
 		return
@@ -330,7 +333,7 @@ func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 	}
 	ss.key, ss.hub = key, hub
 	ss.lastMedia.Store(time.Now().UnixNano())
-	ss.becomePublisher()
+	ss.becomePublisher(v)
 	ss.write(chunk.AppendUserControl(ss.out[:0], chunk.EventStreamBegin, edge.StreamID))
 	ss.sendStatus("status", "NetStream.Publish.Start", fmt.Sprintf("%s is now published.", name))
 	ss.log.Info("publish start", "vhost", key.Vhost, "app", key.App, "stream", name)
@@ -431,6 +434,10 @@ func (ss *session) endRole(logIt bool) role {
 		case rolePlayer:
 			ss.notify(v.Hooks.OnStop, "on_stop", v)
 		}
+	}
+	if r == rolePublisher {
+		ss.rd.SetPlacer(nil)
+		ss.stopBatch()
 	}
 	switch {
 	case r == rolePublisher && ss.fwd != nil:

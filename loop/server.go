@@ -45,9 +45,10 @@ type Server struct {
 	conns    atomic.Int64
 	sessions sync.Map // timeoutChecker (sessions and outbound connections) -> struct{}, for the ticker
 
-	groupsMu sync.Mutex
-	groups   map[groupKey]*group
-	loopIdx  map[gnet.EventLoop]int // event loops numbered in the order their first group came
+	groupsMu   sync.Mutex
+	groups     map[groupKey]*group
+	loopIdx    map[gnet.EventLoop]int // event loops numbered in the order their first group came
+	loopStates map[gnet.EventLoop]*loopState
 
 	httpPorts map[int]bool // ports of the HTTP listeners (config validation keeps them apart from RTMP's)
 	loops     int          // event loops
@@ -72,15 +73,16 @@ func New(cfg *conf.Config, log *slog.Logger) *Server {
 	loops := runtime.GOMAXPROCS(0)
 	link := int64(cfg.Capacity.Link)
 	s := &Server{
-		log:       log,
-		hubs:      edge.NewRegistry(),
-		booted:    make(chan struct{}),
-		groups:    make(map[groupKey]*group),
-		loopIdx:   make(map[gnet.EventLoop]int),
-		loops:     loops,
-		paceBurst: link / 8 * cfg.Capacity.PaceBurst.Microseconds() / 1_000_000 / int64(loops),
-		httpPorts: listenPorts(cfg.HTTP.Listen),
-		notifier:  hook.NewNotifier(notifyQueue, notifyWorkers, log),
+		log:        log,
+		hubs:       edge.NewRegistry(),
+		booted:     make(chan struct{}),
+		groups:     make(map[groupKey]*group),
+		loopIdx:    make(map[gnet.EventLoop]int),
+		loopStates: make(map[gnet.EventLoop]*loopState),
+		loops:      loops,
+		paceBurst:  link / 8 * cfg.Capacity.PaceBurst.Microseconds() / 1_000_000 / int64(loops),
+		httpPorts:  listenPorts(cfg.HTTP.Listen),
+		notifier:   hook.NewNotifier(notifyQueue, notifyWorkers, log),
 
 		serverID:  fmt.Sprintf("%x", time.Now().UnixNano()),
 		ingesters: make(map[*edge.Hub]*ingester),
@@ -188,9 +190,20 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	ss := c.Context().(*session)
 	buf, _ := c.Peek(-1)
-	n, err := ss.consume(buf)
-	if n > 0 { // gnet's Discard(0) discards everything
-		_, _ = c.Discard(n)
+	var err error
+	if len(ss.pend) > 0 {
+		// Bytes a batched read took and the session left: they go first.
+		ss.pend = append(ss.pend, buf...)
+		_, _ = c.Discard(len(buf))
+		var n int
+		n, err = ss.consume(ss.pend)
+		ss.keep(ss.pend[n:])
+	} else {
+		var n int
+		n, err = ss.consume(buf)
+		if n > 0 { // gnet's Discard(0) discards everything
+			_, _ = c.Discard(n)
+		}
 	}
 	if err != nil {
 		ss.protocolErr = true

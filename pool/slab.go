@@ -24,6 +24,17 @@ func NewSlab(size int) *Slab {
 	return &Slab{size: size}
 }
 
+// SetSize makes the blocks allocated from now on size bytes (ignored when
+// not positive); the current block is used up first.
+func (s *Slab) SetSize(size int) {
+	if size > 0 {
+		s.size = size
+	}
+}
+
+// Size returns the size of the blocks allocated from now on.
+func (s *Slab) Size() int { return s.size }
+
 // Alloc returns a slice of length and capacity n. Requests larger than a
 // quarter of the block size get a buffer of their own so they do not waste
 // the rest of a block.

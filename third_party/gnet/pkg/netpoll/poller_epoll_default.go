@@ -20,7 +20,6 @@ package netpoll
 import (
 	"errors"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -150,9 +149,10 @@ func (p *Poller) Trigger(priority queue.EventPriority, fn queue.Func, param any)
 // Polling blocks the current goroutine, monitoring the registered file descriptors and waiting for network I/O.
 // When I/O occurs on any of the file descriptors, the provided callback function is invoked.
 //
-// rtmpedge patch: when no event is pending, the goroutine waits in Go's
-// netpoller for the epoll fd to become readable instead of blocking in
-// epoll_wait(-1). A thread blocked in a system call keeps its P until the
+// rtmpedge patch: the goroutine polls epoll_wait without a timeout and,
+// when no event is pending, waits in Go's netpoller for the epoll fd to
+// become readable instead of blocking in epoll_wait(-1) (or yielding with
+// runtime.Gosched first). A thread blocked in a system call keeps its P until the
 // runtime's sysmon takes it back, and sysmon then polls every 20 us for
 // the next one: an event loop that wakes and sleeps a few hundred times a
 // second kept sysmon spinning and cost more CPU than the I/O itself.
@@ -166,30 +166,20 @@ func (p *Poller) Polling(callback PollEventHandler) error {
 		err error
 	)
 	// poll returns true once epoll_wait without a timeout found events
-	// (or failed); waitConn.Read parks until the epoll fd is readable and
-	// calls it again.
+	// (or failed); waitConn.Read calls it, and while it returns false
+	// parks until the epoll fd is readable and calls it again.
 	poll := func(uintptr) bool {
 		n, err = unix.EpollWait(p.fd, el.events, 0)
 		return n > 0 || (err != nil && err != unix.EINTR)
 	}
-	msec := -1
 	for {
-		if msec < 0 {
-			if rerr := p.waitConn.Read(poll); rerr != nil {
-				return os.NewSyscallError("epoll wait", rerr)
-			}
-		} else {
-			n, err = unix.EpollWait(p.fd, el.events, msec)
+		if rerr := p.waitConn.Read(poll); rerr != nil {
+			return os.NewSyscallError("epoll wait", rerr)
 		}
-		if n == 0 || (n < 0 && err == unix.EINTR) {
-			msec = -1
-			runtime.Gosched()
-			continue
-		} else if err != nil {
+		if err != nil {
 			logging.Errorf("error occurs in epoll: %v", os.NewSyscallError("epoll_wait", err))
 			return err
 		}
-		msec = 0
 
 		for i := 0; i < n; i++ {
 			ev := &el.events[i]
