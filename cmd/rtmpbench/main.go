@@ -8,6 +8,8 @@
 //	rtmpbench gigabit [-players 800,1000] [-d 20s] [-out gigabit-out] [-srs PATH] [-ours-extra NAME=YAML]   (root)
 //	rtmpbench churn   -url rtmp://HOST/APP/STREAM [-cycles 3000] [-concurrency 50] [-canaries 5] [-pid PID] [-json F]
 //	rtmpbench soak    [-d 30m] [-kill-every 4m] [-players 300] [-server bin/rtmpedge-pprof] [-out soak-out]
+//	rtmpbench ingest  [-publishers 30] [-runs 3] [-d 20s] [-loads ingest,forward] [-srs PATH] [-out DIR]
+//	rtmpbench streams [-shapes 200x5,50x20] [-runs 3] [-d 20s] [-srs PATH] [-out DIR]
 package main
 
 import (
@@ -47,6 +49,10 @@ func main() {
 		err = stall(ctx, os.Args[2:])
 	case "soak":
 		err = soak(ctx, os.Args[2:])
+	case "ingest":
+		err = ingest(ctx, os.Args[2:])
+	case "streams":
+		err = streams(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -57,7 +63,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare|churn|gigabit|stall|soak [flags]   (rtmpbench CMD -h for flags)`)
+	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare|churn|gigabit|stall|soak|ingest|streams [flags]   (rtmpbench CMD -h for flags)`)
 	os.Exit(2)
 }
 
