@@ -90,9 +90,7 @@ func (e Env) RunStreams(ctx context.Context, set ServerSet, dir string, cfg Stre
 			}
 			res.Origin, res.OriginBytes = s.Origin.Usage(), pubs.Sent.Load()-b0
 			res.Origin.CPUSeconds -= o0.CPUSeconds
-			if res.Load.Server != nil {
-				res.EdgeEndMB = res.Load.Server.RSSMB
-			}
+			res.EdgeEndMB = s.Edge.Usage().RSSMB
 		},
 	})
 	res.Load.Name = set.Name

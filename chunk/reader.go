@@ -133,6 +133,15 @@ func (r *Reader) SetMaxMessageSize(n int) {
 // MaxMessageSize returns the largest message length currently accepted.
 func (r *Reader) MaxMessageSize() int { return r.maxMessageSize }
 
+// Release drops the reassembly buffers of the chunk streams with no message
+// in progress, for a connection that will send little from now on (they
+// are allocated again when needed). The last message's payload stays
+// valid: it is only no longer reused.
+func (r *Reader) Release() {
+	r.last = nil
+	r.release(nil)
+}
+
 // SetPlacer makes p decide where the payloads of messages that start from
 // now on go (nil: the Reader's own buffers).
 func (r *Reader) SetPlacer(p Placer) { r.placer = p }

@@ -35,12 +35,11 @@ func (k Key) String() string { return k.Vhost + "/" + k.App + "/" + k.Stream }
 // server's outgoing chunk size. Data is immutable and shared by every
 // player; the garbage collector reclaims it.
 type Packet struct {
-	Data []byte // the message chunked for RTMP players
-	// Tag is what HTTP-FLV players get around the message's payload: a
-	// WebSocket frame header (WSHead bytes), the FLV tag header and the
-	// PreviousTagSize trailer. Nil for notifications, which are RTMP only.
-	Tag       []byte
+	// Data is the message chunked for RTMP players. Right after it, in the
+	// same buffer (within Data's capacity), are the TagLen bytes of Tag.
+	Data      []byte
 	Len       uint32 // payload length
+	TagLen    uint8  // length of Tag (0: none)
 	WSHead    uint8  // length of the WebSocket frame header at the start of Tag
 	Body      uint8  // offset of the payload's first byte in Data (the first chunk's header)
 	Cont      uint8  // header size of each continuation chunk in Data
@@ -49,12 +48,23 @@ type Packet struct {
 	Keyframe  bool
 }
 
+// Tag returns what HTTP-FLV players get around the message's payload: a
+// WebSocket frame header (WSHead bytes), the FLV tag header and the
+// PreviousTagSize trailer. Nil for notifications, which are RTMP only.
+func (p *Packet) Tag() []byte {
+	if p.TagLen == 0 {
+		return nil
+	}
+	return p.Data[len(p.Data) : len(p.Data)+int(p.TagLen)]
+}
+
 // AppendFLV appends the packet as an FLV tag to iov, as slices of the
 // shared buffers: the tag header (inside a WebSocket binary frame when
 // ws), the payload as the bodies of its RTMP chunks, and the
 // PreviousTagSize. chunkSize is the hub's. A notification appends nothing.
 func (p *Packet) AppendFLV(iov [][]byte, chunkSize int, ws bool) [][]byte {
-	if p.Tag == nil {
+	tag := p.Tag()
+	if tag == nil {
 		return iov
 	}
 	head := int(p.WSHead)
@@ -62,7 +72,7 @@ func (p *Packet) AppendFLV(iov [][]byte, chunkSize int, ws bool) [][]byte {
 		head = 0
 	}
 	mid := int(p.WSHead) + flv.TagHeaderSize
-	iov = append(iov, p.Tag[head:mid])
+	iov = append(iov, tag[head:mid])
 	d, rest := p.Data[p.Body:], int(p.Len)
 	for rest > 0 {
 		n := min(rest, chunkSize)
@@ -72,7 +82,7 @@ func (p *Packet) AppendFLV(iov [][]byte, chunkSize int, ws bool) [][]byte {
 			d = d[n+int(p.Cont):]
 		}
 	}
-	return append(iov, p.Tag[mid:])
+	return append(iov, tag[mid:])
 }
 
 // Options configure a hub when it is created.
@@ -116,11 +126,17 @@ type Snapshot struct {
 }
 
 const (
-	minRing       = 256
-	maxRing       = 1 << 16
-	keepPackets   = 64      // packets kept behind the head for players that fall a little behind
-	keepBytes     = 1 << 20 // and at most this many bytes of them outside the GOP
-	continuityGap = 40      // ms between the last packet of a publisher and the first of the next
+	minRing = 256
+	maxRing = 1 << 16
+	// Packets outside the GOP that no player needs (players' needs are
+	// published by their groups, see Waker.Need) are kept only this far
+	// back: a margin for a player joining while a keyframe arrives (its
+	// need is published just after it took its cursor). It was 64 packets
+	// and 1 MiB, about 130 KiB of a 1.2 Mbit/s stream: per stream, more
+	// than everything else an edge keeps for it but the GOP.
+	keepPackets   = 16
+	keepBytes     = 64 << 10
+	continuityGap = 40 // ms between the last packet of a publisher and the first of the next
 	// A publisher's audio or video timestamp more than maxBackStep before
 	// the previous one of the same kind or more than maxForwardStep after
 	// it is a discontinuity (an encoder restart, a jump by 2^31): the
@@ -385,21 +401,23 @@ func (h *Hub) packPlacedLocked(msg *chunk.Message, wireTS uint32) (Packet, bool)
 	}
 	tag, ws := h.appendTag(msg.Placed[end:end:end+tagRoom], msg.TypeID, wireTS, n)
 	gap := msg.Layout.Gap
-	return Packet{Data: data, Tag: tag, Len: uint32(n), WSHead: uint8(ws), Body: uint8(gap + 11), Cont: uint8(gap)}, true
+	data = msg.Placed[end-len(data) : end : end+len(tag)]
+	return Packet{Data: data, TagLen: uint8(len(tag)), Len: uint32(n), WSHead: uint8(ws), Body: uint8(gap + 11), Cont: uint8(gap)}, true
 }
 
 // packLocked copies payload once into the slab as RTMP chunks, and lays
 // the few bytes FLV players get around it beside them.
 func (h *Hub) packLocked(typeID uint8, wireTS uint32, payload []byte) Packet {
 	hdr := chunk.Header{CSID: MediaCSID(typeID), Timestamp: wireTS, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
-	data := h.slab.Alloc(chunk.WireSize(hdr, len(payload), h.opts.ChunkSize))
-	data = chunk.AppendMessage(data[:0], hdr, payload, h.opts.ChunkSize)
-	tag, ws := h.appendTag(h.slab.Alloc(tagRoom)[:0], typeID, wireTS, len(payload))
+	size := chunk.WireSize(hdr, len(payload), h.opts.ChunkSize)
+	buf := h.slab.Alloc(size + tagRoom)
+	data := chunk.AppendMessage(buf[:0], hdr, payload, h.opts.ChunkSize)
+	tag, ws := h.appendTag(buf[size:size], typeID, wireTS, len(payload))
 	cont := 1 // basic header of a media chunk stream id (< 64)
 	if wireTS >= 0xFFFFFF {
 		cont += 4 // continuation chunks repeat the extended timestamp
 	}
-	return Packet{Data: data, Tag: tag, Len: uint32(len(payload)), WSHead: uint8(ws), Body: uint8(cont + 11), Cont: uint8(cont)}
+	return Packet{Data: data[: size : size+len(tag)], TagLen: uint8(len(tag)), Len: uint32(len(payload)), WSHead: uint8(ws), Body: uint8(cont + 11), Cont: uint8(cont)}
 }
 
 // appendTag appends what an FLV player gets around a payload of n bytes: a

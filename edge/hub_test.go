@@ -345,11 +345,15 @@ func TestHubTimestampsContinueAcrossDiscontinuities(t *testing.T) {
 // Audio seconds away from video is no discontinuity: each kind is
 // compared with itself, and the timestamps pass unchanged.
 func TestHubKeepsAnAudioVideoOffset(t *testing.T) {
-	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096})
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, GopCache: true, GopCacheMaxBytes: 1 << 20})
 	pub := new(int)
 	_ = h.Publish(pub)
-	for i := range uint32(25) { // 50 packets: the hub keeps them all
-		_ = h.Append(pub, chunk.TypeVideo, 10000+i*40, avcInter)
+	for i := range uint32(25) { // 50 packets, a GOP: the hub keeps them all
+		frame := avcInter
+		if i == 0 {
+			frame = avcKey
+		}
+		_ = h.Append(pub, chunk.TypeVideo, 10000+i*40, frame)
 		_ = h.Append(pub, chunk.TypeAudio, 2000+i*40, []byte{0xaf, 1, 2})
 	}
 	var s Snapshot
@@ -387,16 +391,16 @@ func TestPacketFLVView(t *testing.T) {
 		size      int
 		ts        uint32
 	}{{128, 100, 40}, {128, 128, 40}, {128, 1000, 0x7FFFFF}, {4096, 20000, 33}, {128, 300, 0x1000000}, {4096, 70000, 5}} {
-		h := newHub(Key{Vhost: "v", App: "a", Stream: "s"}, Options{ChunkSize: c.chunkSize})
+		h := newHub(Key{Vhost: "v", App: "a", Stream: "s"}, Options{ChunkSize: c.chunkSize, GopCache: true, GopCacheMaxBytes: 1 << 20})
 		pub := new(int)
 		if err := h.Publish(pub); err != nil {
 			t.Fatal(err)
 		}
 		payload := make([]byte, c.size)
-		payload[0] = 0x27 // an AVC inter frame
-		for i := 1; i < len(payload); i++ {
+		for i := range payload {
 			payload[i] = byte(i * 7)
 		}
+		payload[0], payload[1] = 0x17, 1 // an AVC keyframe, cached
 		_ = h.Append(pub, chunk.TypeVideo, c.ts-40, []byte{0x17, 0, 0, 0, 0, 1, 0x64})
 		if err := h.Append(pub, chunk.TypeVideo, c.ts, payload); err != nil {
 			t.Fatal(err)
@@ -497,7 +501,7 @@ func TestHubPlacedPacketsMatchCopied(t *testing.T) {
 		}
 		for i, p := range append(a.Headers, a.Packets...) {
 			q := append(b.Headers, b.Packets...)[i]
-			if !bytes.Equal(p.Data, q.Data) || !bytes.Equal(p.Tag, q.Tag) || p.Timestamp != q.Timestamp || p.Kind != q.Kind ||
+			if !bytes.Equal(p.Data, q.Data) || !bytes.Equal(p.Tag(), q.Tag()) || p.Timestamp != q.Timestamp || p.Kind != q.Kind ||
 				p.Keyframe != q.Keyframe || p.Len != q.Len || p.WSHead != q.WSHead || p.Body != q.Body || p.Cont != q.Cont {
 				t.Fatalf("chunk size %d: packet %d differs: copied %d bytes at %d, placed %d bytes at %d", cs, i, len(p.Data), p.Timestamp, len(q.Data), q.Timestamp)
 			}
@@ -568,7 +572,7 @@ func TestHubPlacedLayoutThatNoLongerFits(t *testing.T) {
 	placed.Snapshot(0, &a)
 	copied.Snapshot(0, &b)
 	p, q := a.Packets[len(a.Packets)-1], b.Packets[len(b.Packets)-1]
-	if !bytes.Equal(p.Data, q.Data) || !bytes.Equal(p.Tag, q.Tag) || p.Cont != 5 || q.Cont != 5 {
+	if !bytes.Equal(p.Data, q.Data) || !bytes.Equal(p.Tag(), q.Tag()) || p.Cont != 5 || q.Cont != 5 {
 		t.Fatalf("placed %x\ncopied %x", p.Data, q.Data)
 	}
 }

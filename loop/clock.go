@@ -23,6 +23,8 @@ type loopState struct {
 	timer   *time.Timer
 	armedAt int64
 
+	scratch flushScratch // the fan-out's, for one flush at a time
+
 	batch     []batchReader // read every readEvery, in one pass
 	readEvery time.Duration
 	readAt    int64 // unix ns of the next pass (0: none)
@@ -31,8 +33,8 @@ type loopState struct {
 
 // loopStateOf returns the state of event loop el, creating it.
 func (s *Server) loopStateOf(el gnet.EventLoop) *loopState {
-	s.groupsMu.Lock()
-	defer s.groupsMu.Unlock()
+	s.loopStatesMu.Lock()
+	defer s.loopStatesMu.Unlock()
 	ls := s.loopStates[el]
 	if ls == nil {
 		ls = &loopState{srv: s, el: el}

@@ -402,6 +402,7 @@ func (ss *session) startPlay(raw, name string, reset bool, v *conf.Vhost) {
 		ss.waitingFor.Store(time.Now().UnixNano())
 	}
 	ss.role.Store(int32(rolePlayer))
+	ss.rd.Release() // a player sends little more than acknowledgements: no 4 KiB buffers kept for it
 	ss.srv.join(ss, v, formatRTMP)
 	if v.Cluster.Mode == conf.ModeRemote {
 		ss.srv.ingestJoin(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})

@@ -115,16 +115,24 @@ type group struct {
 	nextSeq  int
 	repaceAt time.Time // when the slot count is next reconsidered
 	retry    bool      // a write of this flush was cut short but made progress
-	snap     edge.Snapshot
-	iov      [][]byte
-	starts   []int
-	vecs     []unix.Iovec
+	ls       *loopState
+}
+
+// flushScratch is what a flush works in: one per event loop, since a
+// loop's flushes run one at a time (a stream's group keeps none of it
+// between flushes, so a thousand streams do not each keep a snapshot).
+type flushScratch struct {
+	snap   edge.Snapshot
+	iov    [][]byte
+	starts []int
+	vecs   []unix.Iovec
 }
 
 func newGroup(s *Server, key groupKey, v *conf.Vhost) *group {
 	g := &group{
 		srv:      s,
 		key:      key,
+		ls:       s.loopStateOf(key.loop),
 		window:   uint32(v.MergedWrite / time.Millisecond),
 		slices:   1,
 		backlog:  v.PlayerBacklog,
@@ -278,9 +286,10 @@ func (g *group) flush(now time.Time) {
 			from = min(from, p.cursor)
 		}
 	}
-	s := &g.snap
+	s := &g.ls.scratch.snap
 	if from != edge.NoNeed {
 		g.key.hub.Snapshot(from, s)
+		defer func() { clear(s.Packets); clear(s.Headers) }() // no media pinned until the next flush
 		// Players that close during the flush stay in the slice (marked
 		// gone) until it ends, so the loop below never meets a hole.
 		g.flushing = true
@@ -385,7 +394,8 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 		return
 	}
 
-	iov := append(g.iov[:0], p.pending...)
+	sc := &g.ls.scratch
+	iov := append(sc.iov[:0], p.pending...)
 	pkts := s.Packets[p.cursor-s.Start:]
 	if p.waitKey {
 		// Skip media up to a keyframe, but not the notifications on the way.
@@ -411,15 +421,15 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 	}
 	first := s.Head - uint64(len(pkts)) // sequence number of pkts[0]
 	extras := len(iov)
-	starts := g.starts[:0] // where each packet's buffers start in iov
+	starts := sc.starts[:0] // where each packet's buffers start in iov
 	for i := range pkts {
 		starts = append(starts, len(iov))
 		iov = g.appendPacket(iov, p, &pkts[i])
 	}
-	g.starts = starts
-	defer func() { clear(iov); g.iov = iov[:0] }()
+	sc.starts = starts
+	defer func() { clear(iov); sc.iov = iov[:0] }()
 
-	n, err := writevSocket(p.fd, iov, &g.vecs)
+	n, err := writevSocket(p.fd, iov, &sc.vecs)
 	if err != nil {
 		p.closing = true
 		p.ss.setReason("write to player: " + err.Error())

@@ -266,7 +266,7 @@ func TestSlowPlayerWithinBacklogGetsEverything(t *testing.T) {
 	for range 10000 { // then it reads everything
 		ft.g.flush(now)
 		n, _ := unix.Read(slow.peer, buf)
-		if n <= 0 && len(p.pending) == 0 && p.cursor == ft.g.snap.Head {
+		if n <= 0 && len(p.pending) == 0 && p.cursor == ft.g.key.hub.Head() {
 			break
 		}
 		got = append(got, buf[:max(n, 0)]...)
@@ -517,7 +517,7 @@ func TestSlowFLVPlayerGetsWholeTags(t *testing.T) {
 		for range 10000 {
 			ft.g.flush(now)
 			n, _ := unix.Read(slow.peer, buf)
-			if n <= 0 && len(p.pending) == 0 && p.cursor == ft.g.snap.Head {
+			if n <= 0 && len(p.pending) == 0 && p.cursor == ft.g.key.hub.Head() {
 				break
 			}
 			got = append(got, buf[:max(n, 0)]...)

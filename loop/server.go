@@ -45,10 +45,11 @@ type Server struct {
 	conns    atomic.Int64
 	sessions sync.Map // timeoutChecker (sessions and outbound connections) -> struct{}, for the ticker
 
-	groupsMu   sync.Mutex
-	groups     map[groupKey]*group
-	loopIdx    map[gnet.EventLoop]int // event loops numbered in the order their first group came
-	loopStates map[gnet.EventLoop]*loopState
+	groupsMu     sync.Mutex
+	groups       map[groupKey]*group
+	loopIdx      map[gnet.EventLoop]int // event loops numbered in the order their first group came
+	loopStatesMu sync.Mutex
+	loopStates   map[gnet.EventLoop]*loopState
 
 	httpPorts map[int]bool // ports of the HTTP listeners (config validation keeps them apart from RTMP's)
 	loops     int          // event loops

@@ -345,10 +345,10 @@ const placeMax = 256 << 10
 // Place gives the chunk reader of a publisher a buffer for an audio or
 // video message: the packet it will become (chunk.Placer).
 func (ss *session) Place(h *chunk.Header) ([]byte, chunk.Layout) {
-	if h.TypeID != chunk.TypeAudio && h.TypeID != chunk.TypeVideo || h.Length > placeMax || ss.hub == nil || ss.fwd != nil {
+	if ss.hub == nil || ss.fwd != nil {
 		return nil, chunk.Layout{}
 	}
-	return ss.hub.Place(h.TypeID, h.Timestamp, int(h.Length))
+	return hubPlacer{ss.hub}.Place(h)
 }
 
 // handlePlaced takes an audio or video message whose payload is already in
