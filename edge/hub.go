@@ -462,12 +462,13 @@ func (h *Hub) measureLocked(ts uint32, n int) {
 	}
 }
 
-// Slab blocks hold about a quarter of a second of a stream's media, between
+// Slab blocks hold about an eighth of a second of a stream's media, between
 // these bounds: a block is freed when none of its packets is referenced any
-// more, so small blocks waste less of a quiet stream's memory (the unused
-// rest of its newest block, the older packets of the block its GOP starts
-// in) and big ones allocate less often for a busy stream. A packet over a
-// quarter of a block gets a buffer of its own.
+// more, so small blocks waste less of a stream's memory (the unused rest of
+// its newest block, the older packets of the block its GOP starts in: at
+// 1.2 Mbit/s 16 KiB blocks kept 24 KiB a stream less than 32 KiB ones) and
+// big ones allocate less often for a busy stream. A packet over half a
+// block gets a buffer of its own (a keyframe, usually).
 const (
 	minSlabSize   = 4 << 10
 	maxSlabSize   = 64 << 10
@@ -478,7 +479,7 @@ const (
 // second: a power of two.
 func slabSizeFor(bitRate int64) int {
 	size := minSlabSize
-	for size < maxSlabSize && int64(size)*2 <= bitRate/8/4 {
+	for size < maxSlabSize && int64(size)*2 <= bitRate/8/8 {
 		size *= 2
 	}
 	return size

@@ -158,6 +158,7 @@ func (u *Upstream) Feed(buf []byte, out []byte) (int, []byte, error) {
 			return used, out, nil
 		}
 		out = append(out, reply...)
+		u.hs = nil // its 3 KiB of handshake buffers are not needed again
 		out = u.sendConnect(out)
 	}
 	for {

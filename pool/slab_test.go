@@ -38,3 +38,24 @@ func BenchmarkSlabAlloc(b *testing.B) {
 		_ = s.Alloc(5000)
 	}
 }
+
+func TestSlabSizeAndOwnBuffers(t *testing.T) {
+	s := NewSlab(1024)
+	a := s.Alloc(512) // half a block: carved
+	b := s.Alloc(100)
+	if &s.block[0] != &a[0] || &s.block[512] != &b[0] || cap(a) != 512 {
+		t.Fatal("half a block and the next request were not carved one after the other from the block")
+	}
+	own := s.Alloc(513) // over half: a buffer of its own
+	if len(s.block) != 612 || len(own) != 513 {
+		t.Fatalf("block used %d after an own buffer", len(s.block))
+	}
+	s.SetSize(4096)
+	if s.Size() != 4096 {
+		t.Fatal("size")
+	}
+	s.Alloc(1000) // does not fit the rest (412): a new block of the new size
+	if cap(s.block) != 4096 || len(s.block) != 1000 {
+		t.Fatalf("new block cap %d len %d", cap(s.block), len(s.block))
+	}
+}
