@@ -100,3 +100,29 @@ func (cs *chunkStream) place(data []byte) {
 		off += k
 	}
 }
+
+// SetStreamID rewrites the message stream id in the type-0 header that
+// starts wire (a message as AppendMessage or ChunkPlaced make it).
+func SetStreamID(wire []byte, sid uint32) {
+	at := 1 + 7 // basic header, timestamp, length, type
+	switch wire[0] & 0x3f {
+	case 0:
+		at++
+	case 1:
+		at += 2
+	}
+	_ = appendLE32(wire[at:at], sid)
+}
+
+// StreamIDOf returns the message stream id in the type-0 header that
+// starts wire.
+func StreamIDOf(wire []byte) uint32 {
+	at := 1 + 7
+	switch wire[0] & 0x3f {
+	case 0:
+		at++
+	case 1:
+		at += 2
+	}
+	return le32(wire[at:])
+}

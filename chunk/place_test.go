@@ -149,3 +149,15 @@ func TestReaderPlacedZeroAllocs(t *testing.T) {
 		t.Fatalf("%v allocs per run", a)
 	}
 }
+
+func TestSetStreamID(t *testing.T) {
+	for _, csid := range []uint32{6, 70, 400} {
+		h := Header{CSID: csid, Timestamp: 0x1000000, TypeID: TypeVideo, StreamID: 1}
+		b := AppendMessage(nil, h, payloadOf(300, 1), 128)
+		SetStreamID(b, 0x01020304)
+		h.StreamID = 0x01020304
+		if !bytes.Equal(b, AppendMessage(nil, h, payloadOf(300, 1), 128)) || StreamIDOf(b) != 0x01020304 {
+			t.Fatalf("csid %d: stream id not rewritten in place", csid)
+		}
+	}
+}

@@ -365,7 +365,10 @@ func (u *Upstream) onCommand(vals []any, out []byte) ([]byte, error) {
 	return out, nil
 }
 
-// AppendMedia appends one message of the published stream (publish mode).
-func (u *Upstream) AppendMedia(out []byte, typeID uint8, ts uint32, payload []byte) []byte {
-	return u.wr.Append(out, chunk.Header{CSID: MediaCSID(typeID), Timestamp: ts, TypeID: typeID, StreamID: u.sid}, payload)
-}
+// StreamID returns the message stream id the origin gave (publish, play;
+// 0 until it answered createStream).
+func (u *Upstream) StreamID() uint32 { return u.sid }
+
+// ChunkSize returns the chunk size the upstream announces and sends at
+// (publish).
+func (u *Upstream) ChunkSize() int { return u.cfg.ChunkSize }

@@ -106,7 +106,6 @@ type group struct {
 	lastWake  atomic.Uint32 // timestamp of the last packet that scheduled a flush (window 0)
 	paced     atomic.Bool   // a paced flush is coming: appends need not schedule one
 	need      atomic.Uint64 // the oldest packet a player here still needs
-	timer     *time.Timer   // wakes the next slot's flush
 
 	// Touched only on the loop.
 	players  []*player
@@ -116,6 +115,7 @@ type group struct {
 	repaceAt time.Time // when the slot count is next reconsidered
 	retry    bool      // a write of this flush was cut short but made progress
 	ls       *loopState
+	due      int64 // unix ns of the paced flush the loop's clock runs (0: none)
 }
 
 // flushScratch is what a flush works in: one per event loop, since a
@@ -140,10 +140,6 @@ func newGroup(s *Server, key groupKey, v *conf.Vhost) *group {
 	}
 	g.slice = max(int64(g.window), 1)
 	g.need.Store(edge.NoNeed)
-	if g.window > 0 {
-		g.timer = time.AfterFunc(time.Hour, g.schedule)
-		g.timer.Stop()
-	}
 	return g
 }
 
@@ -301,15 +297,15 @@ func (g *group) flush(now time.Time) {
 		g.flushing = false
 	}
 	g.removeGone()
-	if g.publishNeed(g.key.hub.Head()) && g.timer != nil {
-		// Players have media waiting: wake at the next slot, or sooner to
-		// go on with writes the kernel cut short.
+	if g.publishNeed(g.key.hub.Head()) && g.window > 0 {
+		// Players have media waiting: the loop's clock flushes at the next
+		// slot, or sooner to go on with writes the kernel cut short.
 		g.paced.Store(true)
 		d := time.Duration(g.untilNextSlot(now.UnixMilli())) * time.Millisecond
 		if g.retry {
 			d = min(d, retryDelay)
 		}
-		g.timer.Reset(d)
+		g.ls.flushAt(g, now.Add(d).UnixNano())
 	}
 }
 
@@ -608,9 +604,7 @@ func (g *group) removeGone() {
 		return
 	}
 	g.need.Store(edge.NoNeed)
-	if g.timer != nil {
-		g.timer.Stop()
-	}
+	g.ls.cancelFlush(g)
 	s := g.srv
 	s.groupsMu.Lock()
 	if s.groups[g.key] == g {

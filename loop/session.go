@@ -171,6 +171,9 @@ func (ss *session) consume(buf []byte) (used int, err error) {
 			return used, err
 		}
 	}
+	if ss.fwd != nil {
+		ss.fwd.flush() // what this read brought goes to the origin in one write
+	}
 	if ss.peerWindow > 0 {
 		if read := ss.rd.BytesRead() + ss.handshakeBytes; read-ss.lastAcked >= uint64(ss.peerWindow) {
 			ss.lastAcked = read
@@ -345,19 +348,25 @@ const placeMax = 256 << 10
 // Place gives the chunk reader of a publisher a buffer for an audio or
 // video message: the packet it will become (chunk.Placer).
 func (ss *session) Place(h *chunk.Header) ([]byte, chunk.Layout) {
-	if ss.hub == nil || ss.fwd != nil {
-		return nil, chunk.Layout{}
+	switch {
+	case ss.fwd != nil:
+		return ss.fwd.place(h)
+	case ss.hub != nil:
+		return hubPlacer{ss.hub}.Place(h)
 	}
-	return hubPlacer{ss.hub}.Place(h)
+	return nil, chunk.Layout{}
 }
 
 // handlePlaced takes an audio or video message whose payload is already in
 // its packet.
 func (ss *session) handlePlaced(msg *chunk.Message) error {
-	if role(ss.role.Load()) != rolePublisher || ss.hub == nil {
+	if role(ss.role.Load()) != rolePublisher || ss.hub == nil && ss.fwd == nil {
 		return ss.handleMedia(msg.TypeID, msg.Timestamp, msg.AppendPayload(nil)) // no longer publishing: refused there
 	}
 	ss.lastMedia.Store(time.Now().UnixNano())
+	if ss.fwd != nil {
+		return ss.fwd.placed(msg)
+	}
 	if err := ss.hub.AppendPlaced(ss, msg); err != nil {
 		return fmt.Errorf("publish %s: %w", ss.key, err)
 	}
