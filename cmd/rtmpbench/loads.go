@@ -80,7 +80,7 @@ func ingest(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("ingest", flag.ExitOnError)
 	lf := addLoadFlags(fs, "bench-out/ingest")
 	publishers := fs.Int("publishers", 30, "publishers")
-	ramp := fs.Float64("ramp", 50, "publishers started per second")
+	ramp := fs.Float64("ramp", 15, "publishers started per second (15: 30 publishers' keyframes spread over a 2 s GOP)")
 	settle := fs.Duration("settle", 3*time.Second, "wait after the last publisher was accepted, before the window")
 	loads := fs.String("loads", "ingest,forward", "loads: ingest (into the origin), forward (into an edge)")
 	_ = fs.Parse(args)
