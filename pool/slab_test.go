@@ -1,6 +1,9 @@
 package pool
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestSlabAllocDoesNotOverlap(t *testing.T) {
 	s := NewSlab(1024)
@@ -58,4 +61,23 @@ func TestSlabSizeAndOwnBuffers(t *testing.T) {
 	if cap(s.block) != 4096 || len(s.block) != 1000 {
 		t.Fatalf("new block cap %d len %d", cap(s.block), len(s.block))
 	}
+}
+
+// The GC tuner puts the next collection at base% over the recent peak of
+// the live heap, which halves every half-life, never under base.
+func TestGCTunerPacesOnTheRecentPeak(t *testing.T) {
+	tu := &gcTuner{base: 25, most: 400, halfLife: 10 * time.Second}
+	at := time.Unix(0, 0)
+	step := func(sec int, live uint64, want int) {
+		t.Helper()
+		if got := tu.next(at.Add(time.Duration(sec)*time.Second), live); got != want {
+			t.Fatalf("at %d s, live %d: GOGC %d, want %d", sec, live, got, want)
+		}
+	}
+	step(0, 8<<20, 25)   // a peak of 8 MiB: 10 MiB is the target
+	step(0, 4<<20, 150)  // 4 MiB live: 6 more before the target
+	step(10, 4<<20, 25)  // the peak halved to 4 MiB: 5 is the target
+	step(10, 12<<20, 25) // a new peak
+	step(10, 1<<20, 400) // at most 400
+	step(40, 1<<20, 87)  // 12 MiB halved three times: (1.875-1)/1
 }

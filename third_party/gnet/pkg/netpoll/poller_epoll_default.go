@@ -101,6 +101,26 @@ func (p *Poller) openWaiter() error {
 	return nil
 }
 
+// rawEpollWait is epoll_wait without a timeout, and rawWrite write(2), as
+// raw system calls: neither blocks (the timeout is 0, the eventfd is
+// non-blocking), and the scheduler's syscall hooks they skip would wake
+// sysmon from its sleep at every loop's wake-up. (rtmpedge patch.)
+func rawEpollWait(epfd int, events []unix.EpollEvent) (int, error) {
+	r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
+}
+
+func rawWrite(fd int, b []byte) error {
+	_, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // Close closes the poller.
 func (p *Poller) Close() error {
 	if p.waitFile != nil {
@@ -135,7 +155,7 @@ func (p *Poller) Trigger(priority queue.EventPriority, fn queue.Func, param any)
 	}
 	if atomic.CompareAndSwapInt32(&p.wakeupCall, 0, 1) {
 		for {
-			_, err = unix.Write(p.efd, b)
+			err = rawWrite(p.efd, b)
 			if err == unix.EAGAIN {
 				_, _ = unix.Read(p.efd, p.efdBuf)
 				continue
@@ -169,7 +189,7 @@ func (p *Poller) Polling(callback PollEventHandler) error {
 	// (or failed); waitConn.Read calls it, and while it returns false
 	// parks until the epoll fd is readable and calls it again.
 	poll := func(uintptr) bool {
-		n, err = unix.EpollWait(p.fd, el.events, 0)
+		n, err = rawEpollWait(p.fd, el.events)
 		return n > 0 || (err != nil && err != unix.EINTR)
 	}
 	for {
@@ -216,7 +236,7 @@ func (p *Poller) Polling(callback PollEventHandler) error {
 			atomic.StoreInt32(&p.wakeupCall, 0)
 			if (!p.asyncTaskQueue.IsEmpty() || !p.urgentAsyncTaskQueue.IsEmpty()) && atomic.CompareAndSwapInt32(&p.wakeupCall, 0, 1) {
 				for {
-					_, err = unix.Write(p.efd, b)
+					err = rawWrite(p.efd, b)
 					if err == unix.EAGAIN {
 						_, _ = unix.Read(p.efd, p.efdBuf)
 						continue
