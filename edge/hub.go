@@ -104,7 +104,9 @@ type Options struct {
 // Need returns the sequence number of the oldest packet the waker's players
 // still have to send (NoNeed when none): the hub keeps packets from there on,
 // up to Options.BacklogMaxBytes. Need is called with the hub's lock
-// held and must not call back into the hub.
+// held and must not call back into the hub. A player's waker must be added
+// before the player takes its cursor (Join): a hub without wakers keeps
+// nothing outside its GOP cache.
 type Waker interface {
 	Wake(ts uint32, kind Kind, force bool)
 	Need() uint64
@@ -586,6 +588,11 @@ func (h *Hub) canDropTailLocked(keep bool, need uint64) bool {
 	}
 	if h.tail >= need && outside <= h.opts.BacklogMaxBytes {
 		return false
+	}
+	if ws := h.wakers.Load(); ws == nil || len(*ws) == 0 {
+		// No player, and none joining: a player's group wakes with the hub
+		// before the player takes its cursor (see Waker).
+		return true
 	}
 	return h.head-h.tail > keepPackets || outside > keepBytes
 }

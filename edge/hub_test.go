@@ -144,8 +144,22 @@ func TestHubServesHeadersAndGOP(t *testing.T) {
 	}
 }
 
+// needsAll is the waker of a player that has every packet still to send:
+// the hub keeps them (up to BacklogMaxBytes).
+type needsAll struct{}
+
+func (needsAll) Wake(uint32, Kind, bool) {}
+func (needsAll) Need() uint64            { return 0 }
+
+// watchedHub is a hub whose packets a player needs, all of them kept.
+func watchedHub() *Hub {
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, BacklogMaxBytes: 8 << 20})
+	h.AddWaker(needsAll{})
+	return h
+}
+
 func TestHubTimestampsContinueAcrossPublishers(t *testing.T) {
-	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096})
+	h := watchedHub()
 	first, second := new(int), new(int)
 	_ = h.Publish(first)
 	for ts := uint32(1000); ts <= 5000; ts += 40 {
@@ -259,6 +273,7 @@ func BenchmarkHubAppend(b *testing.B) {
 // when it changes mid-stream, while other data messages keep theirs.
 func TestHubMetadataHasTimestampZero(t *testing.T) {
 	h, pub := publishedHub(t, "m")
+	h.AddWaker(needsAll{})
 	cue := []byte{0x02, 0x00, 0x0a, 'o', 'n', 'C', 'u', 'e', 'P', 'o', 'i', 'n', 't', 0x05}
 	update := append(append([]byte{}, metaBody...), 0x05)
 	for _, m := range []struct {
@@ -302,7 +317,7 @@ func TestHubMetadataHasTimestampZero(t *testing.T) {
 // reach players as one timeline going forward; a wrap around 2^32 and
 // audio behind video pass as they are.
 func TestHubTimestampsContinueAcrossDiscontinuities(t *testing.T) {
-	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096})
+	h := watchedHub()
 	pub := new(int)
 	_ = h.Publish(pub)
 	var sent []uint32
@@ -552,8 +567,10 @@ func BenchmarkHubAppendPlaced(b *testing.B) {
 // below the extended range that turns out to be in it (the publisher's
 // clock jumped) is copied into a packet of the right layout.
 func TestHubPlacedLayoutThatNoLongerFits(t *testing.T) {
-	opts := Options{ChunkSize: 128}
+	opts := Options{ChunkSize: 128, BacklogMaxBytes: 1 << 20}
 	placed, copied := newHub(Key{"v", "a", "p"}, opts), newHub(Key{"v", "a", "c"}, opts)
+	placed.AddWaker(needsAll{})
+	copied.AddWaker(needsAll{})
 	pub := new(int)
 	_ = placed.Publish(pub)
 	_ = copied.Publish(pub)
@@ -576,3 +593,33 @@ func TestHubPlacedLayoutThatNoLongerFits(t *testing.T) {
 		t.Fatalf("placed %x\ncopied %x", p.Data, q.Data)
 	}
 }
+
+// Outside its GOP cache a hub keeps packets only for players: up to 16 in
+// all as a margin when some player may be joining (its group woke with the
+// hub), right after a keyframe say; none when no group is there.
+func TestHubKeepsNothingOutsideTheGOPWithoutPlayers(t *testing.T) {
+	for _, watched := range []bool{false, true} {
+		h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, GopCache: true, GopCacheMaxBytes: 1 << 20})
+		if watched {
+			h.AddWaker(nopWaker{})
+		}
+		pub := new(int)
+		_ = h.Publish(pub)
+		for i := range uint32(100) {
+			f := avcInter
+			if i == 0 || i == 99 { // the last packet starts a new GOP
+				f = avcKey
+			}
+			_ = h.Append(pub, chunk.TypeVideo, i*40, f)
+		}
+		outside := h.gopStart - h.tail
+		if want := map[bool]uint64{false: 0, true: keepPackets - 1}[watched]; outside != want {
+			t.Fatalf("watched %v: %d packets kept outside the GOP, want %d", watched, outside, want)
+		}
+	}
+}
+
+type nopWaker struct{}
+
+func (nopWaker) Wake(uint32, Kind, bool) {}
+func (nopWaker) Need() uint64            { return NoNeed }
