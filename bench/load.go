@@ -21,6 +21,12 @@ type LoadConfig struct {
 	Raw      bool          // raw TCP byte counters (floor server)
 	Progress io.Writer     // where progress lines go (nil: nowhere)
 	Server   *ProcWatch    // server process to measure (nil: none)
+	// URLs, when set, are the streams the players play in turn: player i
+	// plays URLs[i % len(URLs)] (URL is then not used).
+	URLs []string
+	// OnWindow is called (when set) as the measurement window starts and
+	// as it ends, for the caller to measure over the same window.
+	OnWindow func(end bool)
 }
 
 // Sample is one progress interval.
@@ -115,7 +121,11 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 	var lastStart time.Time
 	go func() {
 		for i := range players {
-			p := &Player{URL: cfg.URL, Raw: cfg.Raw}
+			url := cfg.URL
+			if len(cfg.URLs) > 0 {
+				url = cfg.URLs[i%len(cfg.URLs)]
+			}
+			p := &Player{URL: url, Raw: cfg.Raw}
 			mu.Lock()
 			players[i] = p
 			started++
@@ -214,6 +224,9 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 				if cfg.Server != nil {
 					usage0 = cfg.Server.Usage()
 				}
+				if cfg.OnWindow != nil {
+					cfg.OnWindow(false)
+				}
 			}
 			if rampDone && behind0 == nil && !now.Before(windowStart.Add(seg)) && now.Before(end) {
 				behind0 = swapBehind(ps)
@@ -229,6 +242,9 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 				res.Seconds = now.Sub(windowStart).Seconds()
 				res.Bytes = total - windowBytes
 				res.HarnessCores = (self.Usage().CPUSeconds - self0.CPUSeconds) / res.Seconds
+				if cfg.OnWindow != nil {
+					cfg.OnWindow(true)
+				}
 				if cfg.Server != nil {
 					u := cfg.Server.Usage()
 					u.CPUSeconds -= usage0.CPUSeconds

@@ -103,3 +103,29 @@ func PlotScaling(series map[string]plotter.XYs, title, path string) error {
 	p.BackgroundColor = color.White
 	return p.Save(8*vg.Inch, 5*vg.Inch, path)
 }
+
+// PlotGroupedBars draws, for each group (a label on the x axis), one bar per
+// series, side by side, into a PNG at path. values[s][g] is series s's
+// value in group g.
+func PlotGroupedBars(groups, series []string, values [][]float64, title, ylabel, path string) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = ylabel
+	w := vg.Points(min(40, 240/float64(max(len(series), 1))))
+	for i, name := range series {
+		bars, err := plotter.NewBarChart(plotter.Values(values[i]), w)
+		if err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		bars.Color = plotutil.Color(i)
+		bars.LineStyle.Width = 0
+		bars.Offset = w * vg.Length(float64(i)-float64(len(series)-1)/2)
+		p.Add(bars)
+		p.Legend.Add(name, bars)
+	}
+	p.Legend.Top = true
+	p.NominalX(groups...)
+	p.Add(plotter.NewGrid())
+	p.BackgroundColor = color.White
+	return p.Save(8*vg.Inch, 4.5*vg.Inch, path)
+}

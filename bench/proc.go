@@ -17,6 +17,7 @@ const clockTicks = 100
 type Usage struct {
 	CPUSeconds float64 `json:"cpu_seconds"` // utime+stime of the tree
 	PeakRSSMB  float64 `json:"peak_rss_mb"` // VmHWM summed over the tree
+	RSSMB      float64 `json:"rss_mb"`      // VmRSS now, summed over the tree
 	AnonMB     float64 `json:"rss_anon_mb"` // RssAnon now: private memory
 	FileMB     float64 `json:"rss_file_mb"` // RssFile now: mapped binary and libraries
 	Upstreams  int     `json:"upstreams"`   // TCP connections to UpstreamPort
@@ -42,6 +43,7 @@ func (w *ProcWatch) Usage() Usage {
 			}
 		}
 		u.PeakRSSMB += float64(statusKB(pid, "VmHWM:")) / 1024
+		u.RSSMB += float64(statusKB(pid, "VmRSS:")) / 1024
 		u.AnonMB += float64(statusKB(pid, "RssAnon:")) / 1024
 		u.FileMB += float64(statusKB(pid, "RssFile:")) / 1024
 		if w.UpstreamPort > 0 {

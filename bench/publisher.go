@@ -116,6 +116,12 @@ func Publish(ctx context.Context, url string, src Source) (int64, error) {
 // PublishCounting is Publish that also adds the media bytes it sends to
 // counter as it goes (when counter is not nil).
 func PublishCounting(ctx context.Context, url string, src Source, counter *atomic.Int64) (int64, error) {
+	return publish(ctx, url, src, counter, nil)
+}
+
+// publish is PublishCounting that calls started (when not nil) once the
+// server accepted the publish.
+func publish(ctx context.Context, url string, src Source, counter *atomic.Int64, started func()) (int64, error) {
 	c, err := Dial(url, 10*time.Second)
 	if err != nil {
 		return 0, err
@@ -128,6 +134,9 @@ func PublishCounting(ctx context.Context, url string, src Source, counter *atomi
 	}
 	if err := c.Publish(); err != nil {
 		return 0, err
+	}
+	if started != nil {
+		started()
 	}
 	go func() { // drain what the server sends (acks, pings)
 		for {
@@ -145,16 +154,19 @@ func PublishCounting(ctx context.Context, url string, src Source, counter *atomi
 	start := time.Now()
 	var first uint32
 	haveFirst := false
+	timer := time.NewTimer(time.Hour) // one timer for all the waits: hundreds of publishers send tens of thousands of messages a second
+	defer timer.Stop()
 	for ctx.Err() == nil {
 		f := src.Next()
 		if !haveFirst {
 			first, haveFirst = f.Timestamp, true
 		}
 		if wait := time.Duration(f.Timestamp-first)*time.Millisecond - time.Since(start); wait > 0 {
+			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
 				return sent, nil
-			case <-time.After(wait):
+			case <-timer.C:
 			}
 		}
 		if err := c.WriteMessage(f.TypeID, f.Timestamp, f.Payload); err != nil {

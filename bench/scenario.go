@@ -115,79 +115,14 @@ func (e Env) feed(dir, url string) (*Proc, error) {
 		"-re", "-stream_loop", "-1", "-i", e.Video, "-c", "copy", "-f", "flv", url)
 }
 
-// startPair starts an origin and an edge (listening on origin and edge),
-// feeds the origin with ffmpeg, and returns what a Kind's Start returns: the
-// edge's URL, the edge to measure and a stop func for all three.
-func (e Env) startPair(dir, origin, edge string, startOrigin, startEdge func() (*Proc, error)) (string, bool, *ProcWatch, func(), error) {
-	o, err := startOrigin()
-	if err != nil {
-		return "", false, nil, nil, err
-	}
-	ed, err := startEdge()
-	if err != nil {
-		o.Stop()
-		return "", false, nil, nil, err
-	}
-	stop := func() { ed.Stop(); o.Stop() }
-	if err := errorsJoin(e.waitPort(origin, 10*time.Second), e.waitPort(edge, 10*time.Second)); err != nil {
-		stop()
-		return "", false, nil, nil, err
-	}
-	f, err := e.feed(dir, "rtmp://"+origin+"/live/bench")
-	if err != nil {
-		stop()
-		return "", false, nil, nil, err
-	}
-	return "rtmp://" + edge + "/live/bench", false, &ProcWatch{PID: ed.Cmd.Process.Pid, UpstreamPort: e.OriginPort},
-		func() { f.Stop(); stop() }, nil
-}
-
 // OursKind is our origin + edge with the given merged-write window.
 func (e Env) OursKind(name string, merged time.Duration) Kind {
-	return Kind{Name: name, Ports: []int{e.OriginPort, e.EdgePort}, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
-		origin := fmt.Sprintf("127.0.0.1:%d", e.OriginPort)
-		edge := e.edgeAddr()
-		ocfg := filepath.Join(dir, "origin.yaml")
-		ecfg := filepath.Join(dir, "edge.yaml")
-		// The origin uses the same window: with 350 ms merged writes upstream
-		// the edge would receive (and so write) in 350 ms bursts whatever its
-		// own setting.
-		originYAML, err := mergeYAML(fmt.Sprintf("listen: [%q]\nlog: {level: warn}\nvhost_defaults: {merged_write: %s}\n", origin, merged), e.OursOriginExtra)
-		if err != nil {
-			return "", false, nil, nil, err
-		}
-		_ = os.WriteFile(ocfg, []byte(originYAML), 0o644)
-		edgeYAML, err := mergeYAML(fmt.Sprintf(`listen: [%q]
-log: {level: warn}
-vhost_defaults:
-  merged_write: %s
-vhosts:
-  __defaultVhost__:
-    cluster: {mode: remote, origin: [%q]}
-`, edge, merged, origin), e.OursExtra)
-		if err != nil {
-			return "", false, nil, nil, err
-		}
-		_ = os.WriteFile(ecfg, []byte(edgeYAML), 0o644)
-		return e.startPair(dir, origin, edge,
-			func() (*Proc, error) { return e.start(e.Server, filepath.Join(dir, "origin.log"), "-c", ocfg) },
-			func() (*Proc, error) { return e.start(e.Server, filepath.Join(dir, "edge.log"), "-c", ecfg) })
-	}}
+	return e.fedKind(e.OursSet(name, merged))
 }
 
 // NginxKind is Debian's nginx-rtmp as origin + pull edge.
 func (e Env) NginxKind() Kind {
-	return Kind{Name: "nginx-rtmp", Ports: []int{e.OriginPort, e.EdgePort}, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
-		origin := fmt.Sprintf("127.0.0.1:%d", e.OriginPort)
-		edge := e.edgeAddr()
-		return e.startPair(dir, origin, edge,
-			func() (*Proc, error) {
-				return e.startNginx(filepath.Join(dir, "nginx-origin"), origin, "application live { live on; }")
-			},
-			func() (*Proc, error) {
-				return e.startNginx(filepath.Join(dir, "nginx-edge"), edge, "application live { live on; pull rtmp://"+origin+"/live; }")
-			})
-	}}
+	return e.fedKind(e.NginxSet())
 }
 
 // StartNginx runs nginx-rtmp in dir serving addr with the given application block.

@@ -8,51 +8,16 @@ import (
 )
 
 // SRSKind is SRS (a binary at srsPath, e.g. ../shared/peers/srs) as origin
-// and edge, the edge pulling from the origin (cluster mode remote), both
-// with the given merged-write window (mw_latency; 0 also turns min_latency
-// on). Configs, logs and PID files go to the run dir; the processes are
-// stopped by PID.
+// and edge, the edge pulling from the origin, both with the given
+// merged-write window (see SRSSet).
 func (e Env) SRSKind(name, srsPath string, mwLatency time.Duration) Kind {
-	return e.srsKind(name, srsPath, mwLatency, "")
+	return e.fedKind(e.SRSSet(name, srsPath, mwLatency, ""))
 }
 
 // SRSFLVKind is SRSKind with the edge serving HTTP-FLV (http_remux) on the
 // env's HTTP port, its players playing http://EDGE:HTTPPORT/live/bench.flv.
 func (e Env) SRSFLVKind(name, srsPath string, mwLatency time.Duration) Kind {
-	return e.flvKind(e.srsKind(name, srsPath, mwLatency, e.edgeHTTPAddr()), "http")
-}
-
-// srsKind is SRSKind; with httpAddr the edge also serves HTTP-FLV there.
-func (e Env) srsKind(name, srsPath string, mwLatency time.Duration, httpAddr string) Kind {
-	return Kind{Name: name, Ports: []int{e.OriginPort, e.EdgePort}, Start: func(dir string) (string, bool, *ProcWatch, func(), error) {
-		bin, err := filepath.Abs(srsPath)
-		if err != nil {
-			return "", false, nil, nil, err
-		}
-		dir, err = filepath.Abs(dir) // SRS resolves relative paths against its working directory
-		if err != nil {
-			return "", false, nil, nil, err
-		}
-		origin := fmt.Sprintf("127.0.0.1:%d", e.OriginPort)
-		edge := e.edgeAddr()
-		ocfg, err := writeSRSConfig(dir, "srs-origin", origin, mwLatency, "", "")
-		if err != nil {
-			return "", false, nil, nil, err
-		}
-		top, remux := "", ""
-		if httpAddr != "" {
-			top = fmt.Sprintf("http_server { enabled on; listen %s; dir %s; }", httpAddr, dir)
-			remux = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
-		}
-		ecfg, err := writeSRSConfig(dir, "srs-edge", edge, mwLatency, top, "cluster { mode remote; origin "+origin+"; } "+remux)
-		if err != nil {
-			return "", false, nil, nil, err
-		}
-		// SRS writes its own log; its stdout/stderr only says how it died.
-		return e.startPair(dir, origin, edge,
-			func() (*Proc, error) { return e.start(bin, filepath.Join(dir, "srs-origin.stderr"), "-c", ocfg) },
-			func() (*Proc, error) { return e.start(bin, filepath.Join(dir, "srs-edge.stderr"), "-c", ecfg) })
-	}}
+	return e.flvKind(e.fedKind(e.SRSSet(name, srsPath, mwLatency, e.edgeHTTPAddr())), "http")
 }
 
 // writeSRSConfig writes DIR/NAME.conf for an SRS serving RTMP on addr (top

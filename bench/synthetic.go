@@ -35,9 +35,15 @@ func NewSynthetic(bitrate float64, fps, gop int) *Synthetic {
 	return &Synthetic{FPS: fps, GOP: gop, FrameBytes: max(frame, 16), Audio: true}
 }
 
+// avcSequenceHeader is x264's AVC decoder configuration for 1280x720 High
+// profile (a real SPS and PPS: servers such as SRS parse them).
+var avcSequenceHeader = []byte{0x17, 0x00, 0x00, 0x00, 0x00, 0x01, 0x64, 0x00, 0x1f, 0xff, 0xe1, 0x00, 0x1a, 0x67, 0x64, 0x00,
+	0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00, 0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1,
+	0x83, 0x19, 0x60, 0x01, 0x00, 0x04, 0x68, 0xef, 0x8f, 0xcb, 0xfd, 0xf8, 0xf8, 0x00}
+
 // Headers returns the AVC and AAC sequence headers to send first.
 func (s *Synthetic) Headers() []Frame {
-	out := []Frame{{TypeID: chunk.TypeVideo, Payload: []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f, 0xff}}}
+	out := []Frame{{TypeID: chunk.TypeVideo, Payload: avcSequenceHeader}}
 	if s.Audio {
 		out = append(out, Frame{TypeID: chunk.TypeAudio, Payload: []byte{0xaf, 0, 0x12, 0x10}})
 	}
@@ -53,8 +59,8 @@ func (s *Synthetic) Next() Frame {
 		return f
 	}
 	if s.key == nil {
-		s.key = filler([]byte{0x17, 1, 0, 0, 0}, 4*s.FrameBytes)
-		s.inter = filler([]byte{0x27, 1, 0, 0, 0}, s.FrameBytes)
+		s.key = nalFrame(0x17, 0x65, 4*s.FrameBytes) // an IDR slice
+		s.inter = nalFrame(0x27, 0x41, s.FrameBytes) // a non-IDR slice
 		s.audio = filler([]byte{0xaf, 1}, 370)
 	}
 	ts := uint32(s.n * 1000 / s.FPS)
@@ -70,6 +76,15 @@ func (s *Synthetic) Next() Frame {
 		}
 	}
 	return Frame{TypeID: chunk.TypeVideo, Timestamp: ts, Payload: payload}
+}
+
+// nalFrame returns an AVC video tag body of n bytes (frame type and codec
+// in b0): one length-prefixed NAL unit of type nal, filled with filler, so
+// that servers that walk the NAL units find them well formed.
+func nalFrame(b0, nal byte, n int) []byte {
+	n = max(n, 10)
+	l := n - 9
+	return filler([]byte{b0, 1, 0, 0, 0, byte(l >> 24), byte(l >> 16), byte(l >> 8), byte(l), nal}, n)
 }
 
 func filler(prefix []byte, n int) []byte {

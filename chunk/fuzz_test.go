@@ -1,6 +1,7 @@
 package chunk
 
 import (
+	"bytes"
 	"os"
 	"testing"
 )
@@ -54,47 +55,70 @@ func FuzzReader(f *testing.F) {
 		if mode&1 != 0 {
 			cfg = ReaderConfig{}
 		}
-		r := NewReader(cfg)
 		// Piece sizes: 1..16 scaled by the mode, or everything at once.
 		step := int(mode>>1) + 1
 		if mode >= 0xF0 {
 			step = len(data) + 1
 		}
-		var pending []byte
-		total := 0
-		for off := 0; off < len(data); {
-			k := min(step, len(data)-off)
-			pending = append(pending, data[off:off+k]...)
-			off += k
-			for {
-				n, m, err := r.Read(pending)
-				if n < 0 || n > len(pending) {
-					t.Fatalf("consumed %d of %d", n, len(pending))
-				}
-				pending = pending[n:]
-				total += n
-				if r.BytesRead() != uint64(total) {
-					t.Fatalf("BytesRead %d, consumed %d", r.BytesRead(), total)
-				}
-				checkHeld(t, r)
-				if err != nil {
-					if _, _, err2 := r.Read(pending); err2 != err {
-						t.Fatal("error not sticky")
-					}
-					return
-				}
-				if m == nil {
-					break
-				}
-				if int(m.Length) != len(m.Payload) || int(m.Length) > r.maxMessageSize {
-					t.Fatalf("message length %d, payload %d", m.Length, len(m.Payload))
-				}
-				if r.ChunkSize() < 1 || r.ChunkSize() > r.maxChunkSize {
-					t.Fatalf("chunk size %d", r.ChunkSize())
-				}
+		plain := fuzzRead(t, NewReader(cfg), data, step)
+		// The same bytes read at another step with media placed as chunks
+		// give the same messages and the same end.
+		r := NewReader(cfg)
+		r.SetPlacer(&chunkPlacer{out: 1 + int(mode)*37, csid: 7})
+		placed := fuzzRead(t, r, data, 7-step%5)
+		if len(placed) != len(plain) {
+			t.Fatalf("%d messages placed, %d plain", len(placed), len(plain))
+		}
+		for i := range plain {
+			if placed[i].Header != plain[i].Header || !bytes.Equal(placed[i].Payload, plain[i].Payload) {
+				t.Fatalf("message %d: placed %v, plain %v", i, placed[i], plain[i])
 			}
 		}
 	})
+}
+
+// fuzzRead feeds data to r step bytes at a time, checking the Reader's
+// contract, and returns copies of the messages (an error ends the list
+// with a message of type 0xFF).
+func fuzzRead(t *testing.T, r *Reader, data []byte, step int) []got {
+	var out []got
+	var pending []byte
+	total := 0
+	for off := 0; off < len(data); {
+		k := min(step, len(data)-off)
+		pending = append(pending, data[off:off+k]...)
+		off += k
+		for {
+			n, m, err := r.Read(pending)
+			if n < 0 || n > len(pending) || err == nil && m == nil && n != len(pending) {
+				t.Fatalf("consumed %d of %d (message %v, error %v)", n, len(pending), m != nil, err)
+			}
+			pending = pending[n:]
+			total += n
+			if r.BytesRead() != uint64(total) {
+				t.Fatalf("BytesRead %d, consumed %d", r.BytesRead(), total)
+			}
+			checkHeld(t, r)
+			if err != nil {
+				if _, _, err2 := r.Read(pending); err2 != err {
+					t.Fatal("error not sticky")
+				}
+				return append(out, got{Header: Header{TypeID: 0xFF}})
+			}
+			if m == nil {
+				break
+			}
+			p := m.AppendPayload(nil)
+			if int(m.Length) != len(p) || int(m.Length) > r.maxMessageSize {
+				t.Fatalf("message length %d, payload %d", m.Length, len(p))
+			}
+			if r.ChunkSize() < 1 || r.ChunkSize() > r.maxChunkSize {
+				t.Fatalf("chunk size %d", r.ChunkSize())
+			}
+			out = append(out, got{m.Header, p})
+		}
+	}
+	return out
 }
 
 func handshakeSeeds() [][]byte {

@@ -48,7 +48,10 @@ type chunkStream struct {
 	extVal   uint32 // extended timestamp value carried by the current message's first chunk
 	extended bool   // the last format 0/1/2 header used the extended timestamp field
 	partial  bool   // a message is being reassembled
-	buf      []byte // reassembly buffer, reused between messages
+	have     int    // payload bytes of the current message received
+	buf      []byte // own reassembly buffer (len have), reused between messages
+	placed   []byte // the Placer's buffer for the current message (nil: buf)
+	layout   Layout
 	out      Message
 }
 
@@ -65,6 +68,15 @@ type Reader struct {
 	bufferedDefault bool // maxBuffered follows maxMessageSize
 
 	last *chunkStream // the stream whose message the last Read returned
+
+	// The chunk whose payload is arriving: its stream and the payload
+	// bytes still to come (cur nil: the next byte starts a header).
+	cur     *chunkStream
+	curLeft int
+	// The first bytes of a header that arrived without the rest.
+	stash  [MaxHeaderSize]byte
+	stashN int
+	placer Placer
 
 	low     [64]*chunkStream
 	high    map[uint32]*chunkStream
@@ -121,8 +133,22 @@ func (r *Reader) SetMaxMessageSize(n int) {
 // MaxMessageSize returns the largest message length currently accepted.
 func (r *Reader) MaxMessageSize() int { return r.maxMessageSize }
 
+// Release drops the reassembly buffers of the chunk streams with no message
+// in progress, for a connection that will send little from now on (they
+// are allocated again when needed). The last message's payload stays
+// valid: it is only no longer reused.
+func (r *Reader) Release() {
+	r.last = nil
+	r.release(nil)
+}
+
+// SetPlacer makes p decide where the payloads of messages that start from
+// now on go (nil: the Reader's own buffers).
+func (r *Reader) SetPlacer(p Placer) { r.placer = p }
+
 // Held returns the bytes of memory the Reader's reassembly buffers hold
-// (their capacity), for process-wide accounting.
+// (their capacity, and placed buffers of unfinished messages), for
+// process-wide accounting.
 func (r *Reader) Held() int { return r.held }
 
 // ChunkSize returns the chunk size currently used to parse the peer's chunks.
@@ -131,11 +157,14 @@ func (r *Reader) ChunkSize() int { return r.chunkSize }
 // BytesRead returns the total number of bytes consumed, for acknowledgements.
 func (r *Reader) BytesRead() uint64 { return r.bytesRead }
 
-// Read parses complete chunks from buf and stops after the chunk that
-// completes a message, or when buf holds no further complete chunk.
-// It returns the bytes consumed (only whole chunks are consumed; a partial
-// chunk is left for the next call with more data) and the completed message,
-// if any. The returned message and its payload are valid until the next call.
+// Read parses chunks from buf and stops after the chunk that completes a
+// message, or when buf is used up. It returns the bytes consumed and the
+// completed message, if any. Everything up to the end of buf is consumed
+// unless a message completed before it: the payload of a chunk that has
+// not fully arrived is taken as far as it goes, and the first bytes of a
+// header are kept until the rest comes, so the caller never needs to keep
+// bytes for the next call. The returned message and its Payload are valid
+// until the next call (a Placed buffer is the caller's).
 //
 // The Reader never keeps a reference to buf. A Set Chunk Size message is
 // applied by the Reader itself and also returned; an Abort message discards
@@ -154,24 +183,86 @@ func (r *Reader) Read(buf []byte) (n int, msg *Message, err error) {
 			cs.buf = nil
 		}
 	}
-	for n < len(buf) {
-		used, m, err := r.readChunk(buf[n:])
+	for {
+		if cs := r.cur; cs != nil {
+			if r.curLeft > 0 {
+				if n == len(buf) {
+					break
+				}
+				k := min(r.curLeft, len(buf)-n)
+				r.appendPayload(cs, buf[n:n+k])
+				n += k
+				r.curLeft -= k
+				if r.curLeft > 0 {
+					break
+				}
+			}
+			r.cur = nil
+			if cs.have < int(cs.hdr.Length) {
+				continue
+			}
+			m, err := r.complete(cs)
+			r.bytesRead += uint64(n)
+			if err != nil {
+				r.err = err
+				return n, nil, err
+			}
+			return n, m, nil
+		}
+		if n == len(buf) {
+			break
+		}
+		used, err := r.header(buf[n:])
 		n += used
 		if err != nil {
 			r.err = err
 			r.bytesRead += uint64(n)
 			return n, nil, err
 		}
-		if m != nil {
-			r.bytesRead += uint64(n)
-			return n, m, nil
-		}
-		if used == 0 {
-			break
+		if r.cur == nil {
+			break // the header's first bytes are stashed: buf is used up
 		}
 	}
 	r.bytesRead += uint64(n)
 	return n, nil, nil
+}
+
+// header reads the chunk header at the start of b (after the stashed bytes
+// of its beginning, if any). When b ends before the header does, its bytes
+// are stashed; a header is never longer than MaxHeaderSize.
+func (r *Reader) header(b []byte) (used int, err error) {
+	if r.stashN == 0 {
+		h, err := r.parseHeader(b)
+		if err != nil || h > 0 {
+			return h, err
+		}
+		r.stashN = copy(r.stash[:], b)
+		return len(b), nil
+	}
+	k := copy(r.stash[r.stashN:], b)
+	h, err := r.parseHeader(r.stash[:r.stashN+k])
+	if err != nil {
+		return 0, err
+	}
+	if h == 0 {
+		r.stashN += k
+		return k, nil
+	}
+	if h >= r.stashN {
+		used = h - r.stashN
+		r.stashN = 0
+		return used, nil
+	}
+	// The header ended inside the stash: a continuation chunk whose first
+	// payload bytes looked like a repeated extended timestamp until the
+	// rest came. They are its payload; what its chunk has no room for
+	// begins the next header.
+	extra := r.stash[h:r.stashN]
+	f := min(len(extra), r.curLeft)
+	r.appendPayload(r.cur, extra[:f])
+	r.curLeft -= f
+	r.stashN = copy(r.stash[:], extra[f:])
+	return 0, nil
 }
 
 // stream returns the state of csid, or nil.
@@ -201,11 +292,12 @@ func (r *Reader) newStream(csid uint32) (*chunkStream, error) {
 
 var msgHeaderSize = [4]int{11, 7, 3, 0}
 
-// readChunk parses one chunk from b. It returns used == 0 and no error when b
-// does not yet hold the whole chunk.
-func (r *Reader) readChunk(b []byte) (used int, msg *Message, err error) {
+// parseHeader parses the chunk header at the start of b and makes its
+// chunk the current one. It returns the header's length, or 0 and no error
+// when b ends before the header does.
+func (r *Reader) parseHeader(b []byte) (used int, err error) {
 	if len(b) == 0 {
-		return 0, nil, nil
+		return 0, nil
 	}
 	f := b[0] >> 6
 	csid := uint32(b[0] & 0x3f)
@@ -213,13 +305,13 @@ func (r *Reader) readChunk(b []byte) (used int, msg *Message, err error) {
 	switch csid {
 	case 0:
 		if len(b) < 2 {
-			return 0, nil, nil
+			return 0, nil
 		}
 		csid = 64 + uint32(b[1])
 		p = 2
 	case 1:
 		if len(b) < 3 {
-			return 0, nil, nil
+			return 0, nil
 		}
 		csid = 64 + uint32(b[1]) + uint32(b[2])<<8
 		p = 3
@@ -227,17 +319,17 @@ func (r *Reader) readChunk(b []byte) (used int, msg *Message, err error) {
 
 	cs := r.stream(csid)
 	if cs == nil && f >= 2 {
-		return 0, nil, fmt.Errorf("rtmp chunk: chunk stream %d: format %d header without a previous header on this chunk stream", csid, f)
+		return 0, fmt.Errorf("rtmp chunk: chunk stream %d: format %d header without a previous header on this chunk stream", csid, f)
 	}
 	partial := cs != nil && cs.partial
 	if partial && f != 3 {
-		return 0, nil, fmt.Errorf("rtmp chunk: chunk stream %d: new message header (format %d) before previous message completed (%d of %d bytes)",
-			csid, f, len(cs.buf), cs.hdr.Length)
+		return 0, fmt.Errorf("rtmp chunk: chunk stream %d: new message header (format %d) before previous message completed (%d of %d bytes)",
+			csid, f, cs.have, cs.hdr.Length)
 	}
 
 	hs := msgHeaderSize[f]
 	if len(b) < p+hs {
-		return 0, nil, nil
+		return 0, nil
 	}
 	h := b[p : p+hs]
 	p += hs
@@ -261,7 +353,7 @@ func (r *Reader) readChunk(b []byte) (used int, msg *Message, err error) {
 		ext = tsField == 0xFFFFFF
 		if ext {
 			if len(b) < p+4 {
-				return 0, nil, nil
+				return 0, nil
 			}
 			tsField = be32(b[p:])
 			p += 4
@@ -271,7 +363,7 @@ func (r *Reader) readChunk(b []byte) (used int, msg *Message, err error) {
 			// A format-3 header starting a new message carries the
 			// extended field: it is the delta.
 			if len(b) < p+4 {
-				return 0, nil, nil
+				return 0, nil
 			}
 			tsField = be32(b[p:])
 			p += 4
@@ -286,7 +378,7 @@ func (r *Reader) readChunk(b []byte) (used int, msg *Message, err error) {
 			want := [4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
 			if string(rest[:k]) == string(want[:k]) {
 				if k < 4 {
-					return 0, nil, nil // cannot decide yet
+					return 0, nil // cannot decide yet
 				}
 				p += 4
 			}
@@ -318,34 +410,24 @@ func (r *Reader) readChunk(b []byte) (used int, msg *Message, err error) {
 			hdr.Timestamp += tsField
 		}
 		if int64(hdr.Length) > int64(r.maxMessageSize) {
-			return 0, nil, fmt.Errorf("rtmp chunk: chunk stream %d: message length %d exceeds limit %d: %w", csid, hdr.Length, r.maxMessageSize, ErrMessageTooLong)
+			return 0, fmt.Errorf("rtmp chunk: chunk stream %d: message length %d exceeds limit %d: %w", csid, hdr.Length, r.maxMessageSize, ErrMessageTooLong)
 		}
 	}
 
 	have := 0
 	if partial {
-		have = len(cs.buf)
+		have = cs.have
 	}
 	size := min(int(hdr.Length)-have, r.chunkSize)
 	if r.buffered+size > r.maxBuffered {
-		return 0, nil, fmt.Errorf("rtmp chunk: chunk stream %d: %d bytes buffered in partial messages would exceed limit %d",
+		return 0, fmt.Errorf("rtmp chunk: chunk stream %d: %d bytes buffered in partial messages would exceed limit %d",
 			csid, r.buffered+size, r.maxBuffered)
 	}
-	if cs == nil {
-		// Check the stream limit before waiting for the payload, so a
-		// flood of new chunk stream ids fails fast.
-		if r.streams >= r.maxChunkStreams {
-			return 0, nil, fmt.Errorf("rtmp chunk: chunk stream %d: too many chunk streams (limit %d)", csid, r.maxChunkStreams)
-		}
-	}
-	if len(b) < p+size {
-		return 0, nil, nil
-	}
 
-	// The whole chunk is here: commit.
+	// The header is whole: commit.
 	if cs == nil {
 		if cs, err = r.newStream(csid); err != nil {
-			return 0, nil, err
+			return 0, err
 		}
 	}
 	if !partial {
@@ -357,50 +439,87 @@ func (r *Reader) readChunk(b []byte) (used int, msg *Message, err error) {
 			cs.extVal = tsField
 		}
 		cs.delta = tsField
-		cs.buf = cs.buf[:0]
-		cs.partial = true
+		r.start(cs)
 	}
-	r.appendPayload(cs, b[p:p+size])
-	used = p + size
-	if len(cs.buf) < int(cs.hdr.Length) {
-		return used, nil, nil
-	}
+	r.cur, r.curLeft = cs, size
+	return p, nil
+}
 
-	// Message complete.
+// start begins reassembling cs's message (its header set): in a buffer
+// from the Placer, or in cs's own.
+func (r *Reader) start(cs *chunkStream) {
+	cs.partial, cs.have = true, 0
+	cs.buf = cs.buf[:0]
+	if r.placer == nil || cs.hdr.Length == 0 || cs.hdr.TypeID <= TypeSetPeerBandwidth {
+		return
+	}
+	buf, l := r.placer.Place(&cs.hdr)
+	if buf == nil || l.Off < 0 || l.Gap < 0 || l.End(int(cs.hdr.Length)) > len(buf) {
+		return
+	}
+	cs.placed, cs.layout = buf, l
+	r.held += len(buf)
+}
+
+// complete hands out cs's message, which has all its bytes.
+func (r *Reader) complete(cs *chunkStream) (*Message, error) {
 	cs.partial = false
-	r.buffered -= len(cs.buf)
-	cs.out = Message{Header: cs.hdr, Payload: cs.buf}
+	r.buffered -= cs.have
 	r.last = cs
+	if cs.placed != nil {
+		r.held -= len(cs.placed)
+		cs.out = Message{Header: cs.hdr, Placed: cs.placed, Layout: cs.layout}
+		cs.placed = nil
+		return &cs.out, nil
+	}
+	cs.out = Message{Header: cs.hdr, Payload: cs.buf}
 	switch cs.hdr.TypeID {
 	case TypeSetChunkSize:
 		v, err := ParseUint32(cs.buf)
 		if err != nil {
-			return used, nil, fmt.Errorf("rtmp chunk: set chunk size: %w", err)
+			return nil, fmt.Errorf("rtmp chunk: set chunk size: %w", err)
 		}
 		if v&0x80000000 != 0 || v == 0 || int64(v) > int64(r.maxChunkSize) {
-			return used, nil, fmt.Errorf("rtmp chunk: set chunk size %d out of range 1..%d", v, r.maxChunkSize)
+			return nil, fmt.Errorf("rtmp chunk: set chunk size %d out of range 1..%d", v, r.maxChunkSize)
 		}
 		r.chunkSize = int(v)
 	case TypeAbort:
 		v, err := ParseUint32(cs.buf)
 		if err != nil {
-			return used, nil, fmt.Errorf("rtmp chunk: abort: %w", err)
+			return nil, fmt.Errorf("rtmp chunk: abort: %w", err)
 		}
 		if t := r.stream(v); t != nil && t.partial {
-			r.buffered -= len(t.buf)
-			t.buf = t.buf[:0]
-			t.partial = false
+			r.buffered -= t.have
+			if t.placed != nil {
+				r.held -= len(t.placed)
+				t.placed = nil
+			}
+			t.buf, t.have, t.partial = t.buf[:0], 0, false
 		}
 	}
-	return used, &cs.out, nil
+	return &cs.out, nil
 }
 
-// appendPayload copies data into cs's reassembly buffer, growing it as bytes
-// arrive (never beyond the message length) within the memory budget.
+// appendPayload copies data into cs's placed buffer, or into its own
+// reassembly buffer, growing that as bytes arrive (never beyond the message
+// length) within the memory budget.
 func (r *Reader) appendPayload(cs *chunkStream, data []byte) {
+	r.buffered += len(data)
+	if cs.placed != nil {
+		cs.place(data)
+		cs.have += len(data)
+		return
+	}
 	need := len(cs.buf) + len(data)
 	if need > cap(cs.buf) {
-		newCap := max(min(2*cap(cs.buf), cap(cs.buf)+maxGrowStep), need, minGrow)
+		// Along the growth steps (minGrow doubling, then maxGrowStep at
+		// a time), however much arrived at once: the steps fall on the
+		// chunk boundaries of the usual chunk sizes, so a message ends in
+		// a buffer of its size rather than up to a step over it.
+		newCap := cap(cs.buf)
+		for newCap < need {
+			newCap = max(min(2*newCap, newCap+maxGrowStep), minGrow)
+		}
 		newCap = min(newCap, int(cs.hdr.Length))
 		if r.held-cap(cs.buf)+newCap > r.capBudget {
 			r.release(cs)
@@ -411,7 +530,7 @@ func (r *Reader) appendPayload(cs *chunkStream, data []byte) {
 		cs.buf = nb
 	}
 	cs.buf = append(cs.buf, data...)
-	r.buffered += len(data)
+	cs.have = len(cs.buf)
 }
 
 // release drops the reassembly buffers of idle chunk streams other than keep,
@@ -430,6 +549,9 @@ func (r *Reader) release(keep *chunkStream) {
 }
 
 func (r *Reader) releaseOne(cs *chunkStream) {
+	if cs.placed != nil {
+		return // a placed buffer has the message's size from its start
+	}
 	if !cs.partial {
 		r.held -= cap(cs.buf)
 		cs.buf = nil

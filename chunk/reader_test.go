@@ -658,14 +658,15 @@ func TestReaderMaxBufferedAllowsCompleted(t *testing.T) {
 	checkMsgs(t, readAll(t, ReaderConfig{MaxMessageSize: 800, MaxBuffered: 1000}, b), want)
 }
 
-// TestReaderSplits checks that byte-at-a-time and random splits give the
-// same messages as a single buffer.
-func TestReaderSplits(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
+// randomStream returns n messages of a random mix: chunk size changes,
+// control messages and audio, video and data messages on several chunk
+// streams, of sizes up to 20000 bytes, with timestamps that cross into
+// the extended range.
+func randomStream(rng *rand.Rand, n int) []byte {
 	w := NewWriter(128)
 	var b []byte
 	ts := uint32(0xFFFF00)
-	for i := 0; i < 200; i++ {
+	for i := 0; i < n; i++ {
 		switch rng.IntN(10) {
 		case 0:
 			n := 1 + rng.IntN(8192)
@@ -689,6 +690,13 @@ func TestReaderSplits(t *testing.T) {
 			b = w.Append(b, Header{CSID: csid, Timestamp: ts, TypeID: typ, StreamID: 1}, payloadOf(size, byte(i)))
 		}
 	}
+	return b
+}
+
+// TestReaderSplits checks that byte-at-a-time and random splits give the
+// same messages as a single buffer.
+func TestReaderSplits(t *testing.T) {
+	b := randomStream(rand.New(rand.NewPCG(1, 2)), 200)
 	ref := readAll(t, ReaderConfig{}, b)
 	if len(ref) != 200 {
 		t.Fatalf("%d messages", len(ref))
@@ -708,27 +716,37 @@ func TestReaderSplits(t *testing.T) {
 	}
 }
 
-func TestReaderPartialChunkConsumesNothing(t *testing.T) {
+func TestReaderConsumesEverything(t *testing.T) {
+	// Fed a byte at a time, the Reader takes every byte at once (partial
+	// chunk payloads copied on, a partial header stashed) and completes
+	// the message at its last byte.
 	h := Header{CSID: 320, Timestamp: 0x1000000, TypeID: TypeVideo, StreamID: 1}
-	b := AppendMessage(nil, h, payloadOf(300, 1), 128)
+	p := payloadOf(300, 1)
+	b := AppendMessage(nil, h, p, 128)
 	r := NewReader(ReaderConfig{})
-	chunkEnds := map[int]bool{3 + 11 + 4 + 128: true, 3 + 11 + 4 + 128 + 3 + 4 + 128: true, len(b): true}
-	off := 0
-	for i := 1; i <= len(b); i++ {
-		n, m, err := r.Read(b[off:i])
-		if err != nil {
-			t.Fatal(err)
+	for i := range b {
+		n, m, err := r.Read(b[i : i+1])
+		if err != nil || n != 1 {
+			t.Fatalf("byte %d: consumed %d, %v", i, n, err)
 		}
-		if n != 0 && !chunkEnds[i] {
-			t.Fatalf("consumed %d bytes at %d, not a chunk boundary", n, i)
+		if (m != nil) != (i == len(b)-1) {
+			t.Fatalf("message at byte %d", i)
 		}
-		if chunkEnds[i] && n == 0 {
-			t.Fatalf("chunk ending at %d not consumed", i)
+		if m != nil && (m.Header != Header{CSID: 320, Timestamp: 0x1000000, Length: 300, TypeID: TypeVideo, StreamID: 1} || !bytes.Equal(m.Payload, p)) {
+			t.Fatalf("message %+v", m.Header)
 		}
-		off += n
-		if (m != nil) != (i == len(b)) {
-			t.Fatalf("message at %d", i)
-		}
+		checkHeld(t, r)
+	}
+	if r.BytesRead() != uint64(len(b)) {
+		t.Fatalf("BytesRead %d", r.BytesRead())
+	}
+	// A message that completes mid-buffer stops the read there.
+	two := append(bytes.Clone(b), b...)
+	r = NewReader(ReaderConfig{})
+	r.chunkSize = 128
+	n, m, err := r.Read(two)
+	if err != nil || m == nil || n != len(b) {
+		t.Fatalf("first of two: consumed %d, %v, %v", n, m, err)
 	}
 }
 
@@ -756,9 +774,12 @@ func checkHeld(t testing.TB, r *Reader) {
 	t.Helper()
 	held, buffered := 0, 0
 	count := func(cs *chunkStream) {
-		held += cap(cs.buf)
+		held += cap(cs.buf) + len(cs.placed)
 		if cs.partial {
-			buffered += len(cs.buf)
+			buffered += cs.have
+		}
+		if cs.partial && cs.placed == nil && cs.have != len(cs.buf) || !cs.partial && cs.placed != nil {
+			t.Fatalf("chunk stream: have %d, buffer %d, placed %v, partial %v", cs.have, len(cs.buf), cs.placed != nil, cs.partial)
 		}
 	}
 	for _, cs := range r.low {

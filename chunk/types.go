@@ -39,6 +39,9 @@ const (
 	MaxChunkSize = 0xFFFFFF
 	// HandshakeSize is the size of C1, C2, S1 and S2.
 	HandshakeSize = 1536
+	// MaxHeaderSize is the longest chunk header: a 3-byte basic header, an
+	// 11-byte type-0 message header and a 4-byte extended timestamp.
+	MaxHeaderSize = 3 + 11 + 4
 )
 
 // Header is an RTMP message header as carried in chunk headers.
@@ -51,10 +54,45 @@ type Header struct {
 }
 
 // Message is a complete reassembled message. Payload is owned by the Reader
-// and valid until its next Read call.
+// and valid until its next Read call. A message the Reader's Placer gave a
+// buffer for has no Payload: its bytes are in Placed, laid out by Layout,
+// and Placed belongs to the caller.
 type Message struct {
 	Header
 	Payload []byte
+	Placed  []byte
+	Layout  Layout
+}
+
+// Head returns up to n of the message's first payload bytes (fewer when
+// the payload is shorter, or, for a placed message, than its first piece).
+func (m *Message) Head(n int) []byte {
+	if m.Placed == nil {
+		return m.Payload[:min(n, len(m.Payload))]
+	}
+	n = min(n, int(m.Length))
+	if m.Layout.Piece > 0 {
+		n = min(n, m.Layout.Piece)
+	}
+	return m.Placed[m.Layout.Off : m.Layout.Off+n]
+}
+
+// AppendPayload appends the message's payload to dst.
+func (m *Message) AppendPayload(dst []byte) []byte {
+	if m.Placed == nil {
+		return append(dst, m.Payload...)
+	}
+	l, rest, at := m.Layout, int(m.Length), m.Layout.Off
+	for rest > 0 {
+		k := rest
+		if l.Piece > 0 {
+			k = min(k, l.Piece)
+		}
+		dst = append(dst, m.Placed[at:at+k]...)
+		rest -= k
+		at += k + l.Gap
+	}
+	return dst
 }
 
 // Big-endian / little-endian helpers (kept local so the hot paths inline).

@@ -36,12 +36,11 @@ func (k Key) String() string { return k.Vhost + "/" + k.App + "/" + k.Stream }
 // server's outgoing chunk size. Data is immutable and shared by every
 // player; the garbage collector reclaims it.
 type Packet struct {
-	Data []byte // the message chunked for RTMP players
-	// Tag is what HTTP-FLV players get around the message's payload: a
-	// WebSocket frame header (WSHead bytes), the FLV tag header and the
-	// PreviousTagSize trailer. Nil for notifications, which are RTMP only.
-	Tag       []byte
+	// Data is the message chunked for RTMP players. Right after it, in the
+	// same buffer (within Data's capacity), are the TagLen bytes of Tag.
+	Data      []byte
 	Len       uint32 // payload length
+	TagLen    uint8  // length of Tag (0: none)
 	WSHead    uint8  // length of the WebSocket frame header at the start of Tag
 	Body      uint8  // offset of the payload's first byte in Data (the first chunk's header)
 	Cont      uint8  // header size of each continuation chunk in Data
@@ -50,12 +49,23 @@ type Packet struct {
 	Keyframe  bool
 }
 
+// Tag returns what HTTP-FLV players get around the message's payload: a
+// WebSocket frame header (WSHead bytes), the FLV tag header and the
+// PreviousTagSize trailer. Nil for notifications, which are RTMP only.
+func (p *Packet) Tag() []byte {
+	if p.TagLen == 0 {
+		return nil
+	}
+	return p.Data[len(p.Data) : len(p.Data)+int(p.TagLen)]
+}
+
 // AppendFLV appends the packet as an FLV tag to iov, as slices of the
 // shared buffers: the tag header (inside a WebSocket binary frame when
 // ws), the payload as the bodies of its RTMP chunks, and the
 // PreviousTagSize. chunkSize is the hub's. A notification appends nothing.
 func (p *Packet) AppendFLV(iov [][]byte, chunkSize int, ws bool) [][]byte {
-	if p.Tag == nil {
+	tag := p.Tag()
+	if tag == nil {
 		return iov
 	}
 	head := int(p.WSHead)
@@ -63,7 +73,7 @@ func (p *Packet) AppendFLV(iov [][]byte, chunkSize int, ws bool) [][]byte {
 		head = 0
 	}
 	mid := int(p.WSHead) + flv.TagHeaderSize
-	iov = append(iov, p.Tag[head:mid])
+	iov = append(iov, tag[head:mid])
 	d, rest := p.Data[p.Body:], int(p.Len)
 	for rest > 0 {
 		n := min(rest, chunkSize)
@@ -73,7 +83,7 @@ func (p *Packet) AppendFLV(iov [][]byte, chunkSize int, ws bool) [][]byte {
 			d = d[n+int(p.Cont):]
 		}
 	}
-	return append(iov, p.Tag[mid:])
+	return append(iov, tag[mid:])
 }
 
 // Options configure a hub when it is created.
@@ -95,7 +105,9 @@ type Options struct {
 // Need returns the sequence number of the oldest packet the waker's players
 // still have to send (NoNeed when none): the hub keeps packets from there on,
 // up to Options.BacklogMaxBytes. Need is called with the hub's lock
-// held and must not call back into the hub.
+// held and must not call back into the hub. A player's waker must be added
+// before the player takes its cursor (Join): a hub without wakers keeps
+// nothing outside its GOP cache.
 type Waker interface {
 	Wake(ts uint32, kind Kind, force bool)
 	Need() uint64
@@ -117,11 +129,17 @@ type Snapshot struct {
 }
 
 const (
-	minRing       = 256
-	maxRing       = 1 << 16
-	keepPackets   = 64      // packets kept behind the head for players that fall a little behind
-	keepBytes     = 1 << 20 // and at most this many bytes of them outside the GOP
-	continuityGap = 40      // ms between the last packet of a publisher and the first of the next
+	minRing = 256
+	maxRing = 1 << 16
+	// Packets outside the GOP that no player needs (players' needs are
+	// published by their groups, see Waker.Need) are kept only this far
+	// back: a margin for a player joining while a keyframe arrives (its
+	// need is published just after it took its cursor). It was 64 packets
+	// and 1 MiB, about 130 KiB of a 1.2 Mbit/s stream: per stream, more
+	// than everything else an edge keeps for it but the GOP.
+	keepPackets   = 16
+	keepBytes     = 64 << 10
+	continuityGap = 40 // ms between the last packet of a publisher and the first of the next
 	// A publisher's audio or video timestamp more than maxBackStep before
 	// the previous one of the same kind or more than maxForwardStep after
 	// it is a discontinuity (an encoder restart, a jump by 2^31): the
@@ -141,7 +159,8 @@ type Hub struct {
 
 	mu        sync.Mutex
 	publisher any
-	slab      *pool.Slab
+	slab      *pool.Slab // packets; used by the publisher's goroutine only
+	scratch   []byte     // a placed message's payload gathered, when needed whole
 
 	meta, videoSeq, audioSeq Packet    // as players get them
 	rawHeaders               [3][]byte // payloads of meta, video and audio headers, to spot repeats
@@ -190,7 +209,7 @@ func newHub(key Key, opts Options) *Hub {
 	return &Hub{
 		key:             key,
 		opts:            opts,
-		slab:            pool.NewSlab(0),
+		slab:            pool.NewSlab(firstSlabSize),
 		ring:            make([]Packet, minRing),
 		notifyPublish:   publishNotification(key, opts.ChunkSize),
 		notifyUnpublish: unpublishNotification(key, opts.ChunkSize),
@@ -281,13 +300,60 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 	default:
 		return fmt.Errorf("hub %s: message type %d is not media", h.key, typeID)
 	}
+	return h.add(owner, typeID, ts, m, payload, nil)
+}
 
+// tagRoom is what Place leaves after the chunks for the packet's FLV tag
+// head (in a WebSocket frame) and trailer.
+const tagRoom = 10 + flv.TagHeaderSize + flv.TrailerSize
+
+// Place returns a buffer for the payload of an audio or video message of n
+// bytes that the publisher sends with timestamp ts, carved from the
+// stream's slab and laid out to become the message's packet in place
+// (AppendPlaced). Only the publisher's goroutine calls it.
+func (h *Hub) Place(typeID uint8, ts uint32, n int) ([]byte, chunk.Layout) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	wire := ts + h.tsOffset // as mapTimestampLocked will shift it, barring a jump
+	if h.needOffset {
+		wire = h.lastTS + continuityGap
+	}
+	l := chunk.ChunkLayout(MediaCSID(typeID), wire >= 0xFFFFFF, h.opts.ChunkSize)
+	return h.slab.Alloc(l.End(n) + tagRoom), l
+}
+
+// AppendPlaced adds one audio or video message from the publisher owner
+// whose payload a chunk reader placed in a buffer from Place: the buffer
+// becomes the packet players share, with no copy. (Should the stream's
+// timestamps have jumped into or out of the extended range since Place,
+// the payload is copied as Append does.)
+func (h *Hub) AppendPlaced(owner any, msg *chunk.Message) error {
+	if msg.Length == 0 {
+		return nil
+	}
+	if msg.TypeID != chunk.TypeAudio && msg.TypeID != chunk.TypeVideo {
+		return fmt.Errorf("hub %s: placed message type %d is not audio or video", h.key, msg.TypeID)
+	}
+	return h.add(owner, msg.TypeID, msg.Timestamp, Classify(msg.TypeID, msg.Head(2)), nil, msg)
+}
+
+// add appends a message of the publisher owner: payload, or the placed
+// message msg.
+func (h *Hub) add(owner any, typeID uint8, ts uint32, m Media, payload []byte, msg *chunk.Message) error {
+	n := len(payload)
+	if msg != nil {
+		n = int(msg.Length)
+	}
 	h.mu.Lock()
 	if h.publisher != owner {
 		h.mu.Unlock()
 		return ErrNotPublisher
 	}
 	if m.SeqHeader {
+		if msg != nil {
+			h.scratch = msg.AppendPayload(h.scratch[:0])
+			payload = h.scratch
+		}
 		// A header equal to the current one (a new upstream after a failover
 		// repeats it) is not sent again.
 		slot := &h.rawHeaders[m.Kind-KindAudio]
@@ -298,8 +364,8 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 		*slot = append((*slot)[:0:0], payload...)
 	}
 	ts = h.mapTimestampLocked(m.Kind, ts)
-	h.measureLocked(ts, len(payload))
-	h.bytesIn.Add(uint64(len(payload)))
+	h.measureLocked(ts, n)
+	h.bytesIn.Add(uint64(n))
 	if m.Kind == KindVideo {
 		h.frames.Add(1)
 		h.hasVideo.Store(true)
@@ -313,7 +379,18 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 	if m.Kind == KindData && m.SeqHeader {
 		wireTS = 0
 	}
-	pkt := h.packLocked(typeID, wireTS, payload)
+	var pkt Packet
+	ok := false
+	if msg != nil {
+		pkt, ok = h.packPlacedLocked(msg, wireTS)
+		if !ok && payload == nil {
+			h.scratch = msg.AppendPayload(h.scratch[:0])
+			payload = h.scratch
+		}
+	}
+	if !ok {
+		pkt = h.packLocked(typeID, wireTS, payload)
+	}
 	pkt.Timestamp, pkt.Kind, pkt.Keyframe = ts, m.Kind, m.Keyframe
 	if m.SeqHeader {
 		switch m.Kind {
@@ -331,28 +408,58 @@ func (h *Hub) Append(owner any, typeID uint8, ts uint32, payload []byte) error {
 		h.gopBytes = 0
 	}
 	h.pushLocked(pkt)
+	if cap(h.scratch) > maxSlabSize {
+		h.scratch = nil // a rare big copy: not kept for the stream's lifetime
+	}
 	h.mu.Unlock()
 	h.wake(ts, m.Kind, m.SeqHeader)
 	return nil
+}
+
+// packPlacedLocked makes a placed message the packet: its chunk headers
+// written around the payload, the FLV tag bytes in the room after it. It
+// reports false when the layout does not fit the wire timestamp.
+func (h *Hub) packPlacedLocked(msg *chunk.Message, wireTS uint32) (Packet, bool) {
+	n := int(msg.Length)
+	hdr := chunk.Header{CSID: MediaCSID(msg.TypeID), Timestamp: wireTS, TypeID: msg.TypeID, StreamID: StreamID}
+	if msg.Layout.Piece != h.opts.ChunkSize {
+		return Packet{}, false
+	}
+	data, ok := chunk.ChunkPlaced(msg.Placed, msg.Layout, hdr, n)
+	end := msg.Layout.End(n)
+	if !ok || len(msg.Placed) < end+tagRoom {
+		return Packet{}, false
+	}
+	tag, ws := h.appendTag(msg.Placed[end:end:end+tagRoom], msg.TypeID, wireTS, n)
+	gap := msg.Layout.Gap
+	data = msg.Placed[end-len(data) : end : end+len(tag)]
+	return Packet{Data: data, TagLen: uint8(len(tag)), Len: uint32(n), WSHead: uint8(ws), Body: uint8(gap + 11), Cont: uint8(gap)}, true
 }
 
 // packLocked copies payload once into the slab as RTMP chunks, and lays
 // the few bytes FLV players get around it beside them.
 func (h *Hub) packLocked(typeID uint8, wireTS uint32, payload []byte) Packet {
 	hdr := chunk.Header{CSID: MediaCSID(typeID), Timestamp: wireTS, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
-	data := h.slab.Alloc(chunk.WireSize(hdr, len(payload), h.opts.ChunkSize))
-	data = chunk.AppendMessage(data[:0], hdr, payload, h.opts.ChunkSize)
-	frame := flv.TagHeaderSize + len(payload) + flv.TrailerSize
-	ws := httpflv.FrameHeaderSize(frame)
-	tag := h.slab.Alloc(ws + flv.TagHeaderSize + flv.TrailerSize)[:0]
-	tag = httpflv.AppendFrameHeader(tag, httpflv.OpBinary, frame)
-	tag = flv.AppendTagHeader(tag, typeID, len(payload), wireTS)
-	tag = flv.AppendTrailer(tag, len(payload))
+	size := chunk.WireSize(hdr, len(payload), h.opts.ChunkSize)
+	buf := h.slab.Alloc(size + tagRoom)
+	data := chunk.AppendMessage(buf[:0], hdr, payload, h.opts.ChunkSize)
+	tag, ws := h.appendTag(buf[size:size], typeID, wireTS, len(payload))
 	cont := 1 // basic header of a media chunk stream id (< 64)
 	if wireTS >= 0xFFFFFF {
 		cont += 4 // continuation chunks repeat the extended timestamp
 	}
-	return Packet{Data: data, Tag: tag, Len: uint32(len(payload)), WSHead: uint8(ws), Body: uint8(cont + 11), Cont: uint8(cont)}
+	return Packet{Data: data[: size : size+len(tag)], TagLen: uint8(len(tag)), Len: uint32(len(payload)), WSHead: uint8(ws), Body: uint8(cont + 11), Cont: uint8(cont)}
+}
+
+// appendTag appends what an FLV player gets around a payload of n bytes: a
+// WebSocket frame header (ws bytes, returned), the FLV tag header and the
+// PreviousTagSize trailer.
+func (h *Hub) appendTag(dst []byte, typeID uint8, wireTS uint32, n int) (tag []byte, ws int) {
+	frame := flv.TagHeaderSize + n + flv.TrailerSize
+	ws = httpflv.FrameHeaderSize(frame)
+	dst = httpflv.AppendFrameHeader(dst, httpflv.OpBinary, frame)
+	dst = flv.AppendTagHeader(dst, typeID, n, wireTS)
+	return flv.AppendTrailer(dst, n), ws
 }
 
 // Restart starts a new epoch of the same publisher, as when an edge's
@@ -379,9 +486,34 @@ func (h *Hub) measureLocked(ts uint32, n int) {
 	}
 	h.rateBytes += n
 	if d >= 1000 {
-		h.bitrate.Store(int64(h.rateBytes) * 8 * 1000 / int64(d))
+		rate := int64(h.rateBytes) * 8 * 1000 / int64(d)
+		h.bitrate.Store(rate)
 		h.rateTS, h.rateBytes = ts, 0
+		h.slab.SetSize(slabSizeFor(rate))
 	}
+}
+
+// Slab blocks hold about an eighth of a second of a stream's media, between
+// these bounds: a block is freed when none of its packets is referenced any
+// more, so small blocks waste less of a stream's memory (the unused rest of
+// its newest block, the older packets of the block its GOP starts in: at
+// 1.2 Mbit/s 16 KiB blocks kept 24 KiB a stream less than 32 KiB ones) and
+// big ones allocate less often for a busy stream. A packet over half a
+// block gets a buffer of its own (a keyframe, usually).
+const (
+	minSlabSize   = 4 << 10
+	maxSlabSize   = 64 << 10
+	firstSlabSize = 16 << 10 // until the bit rate is known
+)
+
+// slabSizeFor returns the block size for a stream of bitRate bits per
+// second: a power of two.
+func slabSizeFor(bitRate int64) int {
+	size := minSlabSize
+	for size < maxSlabSize && int64(size)*2 <= bitRate/8/8 {
+		size *= 2
+	}
+	return size
 }
 
 // BitRate returns the stream's bit rate in bits per second as published
@@ -485,6 +617,11 @@ func (h *Hub) canDropTailLocked(keep bool, need uint64) bool {
 	}
 	if h.tail >= need && outside <= h.opts.BacklogMaxBytes {
 		return false
+	}
+	if ws := h.wakers.Load(); ws == nil || len(*ws) == 0 {
+		// No player, and none joining: a player's group wakes with the hub
+		// before the player takes its cursor (see Waker).
+		return true
 	}
 	return h.head-h.tail > keepPackets || outside > keepBytes
 }

@@ -144,8 +144,22 @@ func TestHubServesHeadersAndGOP(t *testing.T) {
 	}
 }
 
+// needsAll is the waker of a player that has every packet still to send:
+// the hub keeps them (up to BacklogMaxBytes).
+type needsAll struct{}
+
+func (needsAll) Wake(uint32, Kind, bool) {}
+func (needsAll) Need() uint64            { return 0 }
+
+// watchedHub is a hub whose packets a player needs, all of them kept.
+func watchedHub() *Hub {
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, BacklogMaxBytes: 8 << 20})
+	h.AddWaker(needsAll{})
+	return h
+}
+
 func TestHubTimestampsContinueAcrossPublishers(t *testing.T) {
-	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096})
+	h := watchedHub()
 	first, second := new(int), new(int)
 	_ = h.Publish(first)
 	for ts := uint32(1000); ts <= 5000; ts += 40 {
@@ -259,6 +273,7 @@ func BenchmarkHubAppend(b *testing.B) {
 // when it changes mid-stream, while other data messages keep theirs.
 func TestHubMetadataHasTimestampZero(t *testing.T) {
 	h, pub := publishedHub(t, "m")
+	h.AddWaker(needsAll{})
 	cue := []byte{0x02, 0x00, 0x0a, 'o', 'n', 'C', 'u', 'e', 'P', 'o', 'i', 'n', 't', 0x05}
 	update := append(append([]byte{}, metaBody...), 0x05)
 	for _, m := range []struct {
@@ -302,7 +317,7 @@ func TestHubMetadataHasTimestampZero(t *testing.T) {
 // reach players as one timeline going forward; a wrap around 2^32 and
 // audio behind video pass as they are.
 func TestHubTimestampsContinueAcrossDiscontinuities(t *testing.T) {
-	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096})
+	h := watchedHub()
 	pub := new(int)
 	_ = h.Publish(pub)
 	var sent []uint32
@@ -345,11 +360,15 @@ func TestHubTimestampsContinueAcrossDiscontinuities(t *testing.T) {
 // Audio seconds away from video is no discontinuity: each kind is
 // compared with itself, and the timestamps pass unchanged.
 func TestHubKeepsAnAudioVideoOffset(t *testing.T) {
-	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096})
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, GopCache: true, GopCacheMaxBytes: 1 << 20})
 	pub := new(int)
 	_ = h.Publish(pub)
-	for i := range uint32(25) { // 50 packets: the hub keeps them all
-		_ = h.Append(pub, chunk.TypeVideo, 10000+i*40, avcInter)
+	for i := range uint32(25) { // 50 packets, a GOP: the hub keeps them all
+		frame := avcInter
+		if i == 0 {
+			frame = avcKey
+		}
+		_ = h.Append(pub, chunk.TypeVideo, 10000+i*40, frame)
 		_ = h.Append(pub, chunk.TypeAudio, 2000+i*40, []byte{0xaf, 1, 2})
 	}
 	var s Snapshot
@@ -387,16 +406,16 @@ func TestPacketFLVView(t *testing.T) {
 		size      int
 		ts        uint32
 	}{{128, 100, 40}, {128, 128, 40}, {128, 1000, 0x7FFFFF}, {4096, 20000, 33}, {128, 300, 0x1000000}, {4096, 70000, 5}} {
-		h := newHub(Key{Vhost: "v", App: "a", Stream: "s"}, Options{ChunkSize: c.chunkSize})
+		h := newHub(Key{Vhost: "v", App: "a", Stream: "s"}, Options{ChunkSize: c.chunkSize, GopCache: true, GopCacheMaxBytes: 1 << 20})
 		pub := new(int)
 		if err := h.Publish(pub); err != nil {
 			t.Fatal(err)
 		}
 		payload := make([]byte, c.size)
-		payload[0] = 0x27 // an AVC inter frame
-		for i := 1; i < len(payload); i++ {
+		for i := range payload {
 			payload[i] = byte(i * 7)
 		}
+		payload[0], payload[1] = 0x17, 1 // an AVC keyframe, cached
 		_ = h.Append(pub, chunk.TypeVideo, c.ts-40, []byte{0x17, 0, 0, 0, 0, 1, 0x64})
 		if err := h.Append(pub, chunk.TypeVideo, c.ts, payload); err != nil {
 			t.Fatal(err)
@@ -419,3 +438,188 @@ func TestPacketFLVView(t *testing.T) {
 		}
 	}
 }
+
+// hubPlacer places the media of a chunk stream into h's packets.
+type hubPlacer struct{ h *Hub }
+
+func (p hubPlacer) Place(hdr *chunk.Header) ([]byte, chunk.Layout) {
+	if hdr.TypeID != chunk.TypeAudio && hdr.TypeID != chunk.TypeVideo {
+		return nil, chunk.Layout{}
+	}
+	return p.h.Place(hdr.TypeID, hdr.Timestamp, int(hdr.Length))
+}
+
+// feedPlaced reads the chunked messages in b into h as its publisher pub
+// does: media placed, the rest appended.
+func feedPlaced(t testing.TB, h *Hub, pub any, b []byte) {
+	rd := chunk.NewReader(chunk.ReaderConfig{})
+	rd.SetPlacer(hubPlacer{h})
+	for len(b) > 0 {
+		n, m, err := rd.Read(b[:min(len(b), 1400)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = b[n:]
+		switch {
+		case m == nil:
+		case m.Placed != nil:
+			err = h.AppendPlaced(pub, m)
+		case m.TypeID != chunk.TypeSetChunkSize:
+			err = h.Append(pub, m.TypeID, m.Timestamp, m.Payload)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestHubPlacedPacketsMatchCopied feeds one stream to two hubs, copied
+// (Append) and placed (Place, AppendPlaced): players get the same bytes,
+// across repeated headers, timestamp discontinuities and the extended
+// range (where a placed layout may turn out wrong and is copied).
+func TestHubPlacedPacketsMatchCopied(t *testing.T) {
+	for _, cs := range []int{128, 4096} {
+		opts := Options{ChunkSize: cs, GopCache: true, GopCacheMaxBytes: 1 << 20, BacklogMaxBytes: 8 << 20}
+		copied, placed := newHub(Key{"v", "a", "c"}, opts), newHub(Key{"v", "a", "p"}, opts)
+		pub := new(int)
+		_ = copied.Publish(pub)
+		_ = placed.Publish(pub)
+		w := chunk.NewWriter(4096)
+		in := chunk.AppendSetChunkSize(nil, 4096)
+		send := func(typeID uint8, ts uint32, p []byte) {
+			in = w.Append(in, chunk.Header{CSID: MediaCSID(typeID), Timestamp: ts, TypeID: typeID, StreamID: 1}, p)
+			if err := copied.Append(pub, typeID, ts, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		big := append([]byte{0x27, 1, 0, 0, 0}, make([]byte, 9000)...)
+		send(chunk.TypeDataAMF0, 0, metaBody)
+		for i, start := range []uint32{0xFFFF00, 0, 1<<31 + 500, 1<<32 - 100, 0xFFFFF0, 600} {
+			send(chunk.TypeVideo, start, avcSeq)
+			for j := range uint32(6) {
+				frame := avcInter
+				if j == 0 {
+					frame = avcKey
+				} else if j == 3 {
+					frame = big
+				}
+				send(chunk.TypeVideo, start+j*40, frame)
+				send(chunk.TypeAudio, start+j*40+5, []byte{0xaf, 1, byte(i), byte(j)})
+			}
+		}
+		feedPlaced(t, placed, pub, in)
+		var a, b Snapshot
+		copied.Snapshot(0, &a)
+		placed.Snapshot(0, &b)
+		if len(a.Packets) != len(b.Packets) || len(a.Headers) != len(b.Headers) {
+			t.Fatalf("chunk size %d: %d packets and %d headers copied, %d and %d placed", cs, len(a.Packets), len(a.Headers), len(b.Packets), len(b.Headers))
+		}
+		for i, p := range append(a.Headers, a.Packets...) {
+			q := append(b.Headers, b.Packets...)[i]
+			if !bytes.Equal(p.Data, q.Data) || !bytes.Equal(p.Tag(), q.Tag()) || p.Timestamp != q.Timestamp || p.Kind != q.Kind ||
+				p.Keyframe != q.Keyframe || p.Len != q.Len || p.WSHead != q.WSHead || p.Body != q.Body || p.Cont != q.Cont {
+				t.Fatalf("chunk size %d: packet %d differs: copied %d bytes at %d, placed %d bytes at %d", cs, i, len(p.Data), p.Timestamp, len(q.Data), q.Timestamp)
+			}
+		}
+	}
+}
+
+// BenchmarkHubAppendPlaced is BenchmarkHubAppend with the payloads placed
+// by a chunk reader: one op reads one 5 KB message and makes it a packet.
+func BenchmarkHubAppendPlaced(b *testing.B) {
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, GopCache: true, GopCacheMaxBytes: 16 << 20})
+	pub := new(int)
+	_ = h.Publish(pub)
+	frame := append([]byte{0x27, 1, 0, 0, 0}, make([]byte, 5000)...)
+	w := chunk.NewWriter(4096)
+	in := chunk.AppendSetChunkSize(nil, 4096)
+	for i := range uint32(600) {
+		f := frame
+		if i%60 == 0 {
+			f = avcKey
+		}
+		in = w.Append(in, chunk.Header{CSID: 6, Timestamp: i * 33, TypeID: chunk.TypeVideo, StreamID: 1}, f)
+	}
+	rd := chunk.NewReader(chunk.ReaderConfig{})
+	rd.SetPlacer(hubPlacer{h})
+	pos := 0
+	b.ReportAllocs()
+	b.SetBytes(int64(len(frame)))
+	for b.Loop() {
+		for {
+			if pos == len(in) {
+				pos = 0 // replayed: format-3 headers keep the timestamps going up
+			}
+			n, m, err := rd.Read(in[pos:min(pos+1448, len(in))])
+			pos += n
+			if err != nil {
+				b.Fatal(err)
+			}
+			if m != nil && m.Placed != nil {
+				_ = h.AppendPlaced(pub, m)
+				break
+			}
+		}
+	}
+}
+
+// TestHubPlacedLayoutThatNoLongerFits: a message placed for a timestamp
+// below the extended range that turns out to be in it (the publisher's
+// clock jumped) is copied into a packet of the right layout.
+func TestHubPlacedLayoutThatNoLongerFits(t *testing.T) {
+	opts := Options{ChunkSize: 128, BacklogMaxBytes: 1 << 20}
+	placed, copied := newHub(Key{"v", "a", "p"}, opts), newHub(Key{"v", "a", "c"}, opts)
+	placed.AddWaker(needsAll{})
+	copied.AddWaker(needsAll{})
+	pub := new(int)
+	_ = placed.Publish(pub)
+	_ = copied.Publish(pub)
+	payload := append([]byte{0x27, 1, 0, 0, 0}, make([]byte, 300)...)
+	buf, l := placed.Place(chunk.TypeVideo, 100, len(payload))
+	for off := 0; off < len(payload); off += l.Piece { // as a reader places it
+		at := l.Off + off + off/l.Piece*l.Gap
+		copy(buf[at:], payload[off:min(off+l.Piece, len(payload))])
+	}
+	m := chunk.Message{Header: chunk.Header{Timestamp: 0x1000000, Length: uint32(len(payload)), TypeID: chunk.TypeVideo}, Placed: buf, Layout: l}
+	if err := placed.AppendPlaced(pub, &m); err != nil {
+		t.Fatal(err)
+	}
+	_ = copied.Append(pub, chunk.TypeVideo, 0x1000000, payload)
+	var a, b Snapshot
+	placed.Snapshot(0, &a)
+	copied.Snapshot(0, &b)
+	p, q := a.Packets[len(a.Packets)-1], b.Packets[len(b.Packets)-1]
+	if !bytes.Equal(p.Data, q.Data) || !bytes.Equal(p.Tag(), q.Tag()) || p.Cont != 5 || q.Cont != 5 {
+		t.Fatalf("placed %x\ncopied %x", p.Data, q.Data)
+	}
+}
+
+// Outside its GOP cache a hub keeps packets only for players: up to 16 in
+// all as a margin when some player may be joining (its group woke with the
+// hub), right after a keyframe say; none when no group is there.
+func TestHubKeepsNothingOutsideTheGOPWithoutPlayers(t *testing.T) {
+	for _, watched := range []bool{false, true} {
+		h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, GopCache: true, GopCacheMaxBytes: 1 << 20})
+		if watched {
+			h.AddWaker(nopWaker{})
+		}
+		pub := new(int)
+		_ = h.Publish(pub)
+		for i := range uint32(100) {
+			f := avcInter
+			if i == 0 || i == 99 { // the last packet starts a new GOP
+				f = avcKey
+			}
+			_ = h.Append(pub, chunk.TypeVideo, i*40, f)
+		}
+		outside := h.gopStart - h.tail
+		if want := map[bool]uint64{false: 0, true: keepPackets - 1}[watched]; outside != want {
+			t.Fatalf("watched %v: %d packets kept outside the GOP, want %d", watched, outside, want)
+		}
+	}
+}
+
+type nopWaker struct{}
+
+func (nopWaker) Wake(uint32, Kind, bool) {}
+func (nopWaker) Need() uint64            { return NoNeed }

@@ -95,6 +95,27 @@ type Upstream struct {
 	OnReady func(result []any)
 	// OnMedia is called for each audio, video and data message (play).
 	OnMedia func(typeID uint8, ts uint32, payload []byte) error
+	// OnPlaced is called instead for an audio or video message the placer
+	// (see SetPlacer) gave the buffer of (play).
+	OnPlaced func(msg *chunk.Message) error
+	placer   chunk.Placer
+}
+
+// SetPlacer makes p decide where the payloads of the audio and video the
+// origin sends go (play), once it accepted the play; they reach OnPlaced.
+func (u *Upstream) SetPlacer(p chunk.Placer) {
+	u.placer = p
+	u.rd.SetPlacer(u)
+}
+
+// Place is the upstream's chunk.Placer: media of a streaming play go where
+// its placer says.
+func (u *Upstream) Place(h *chunk.Header) ([]byte, chunk.Layout) {
+	if u.placer == nil || u.OnPlaced == nil || u.cfg.Mode != UpstreamPlay || u.state != stateStreaming ||
+		h.TypeID != chunk.TypeAudio && h.TypeID != chunk.TypeVideo {
+		return nil, chunk.Layout{}
+	}
+	return u.placer.Place(h)
 }
 
 // NewUpstream returns an upstream client for cfg.
@@ -137,6 +158,7 @@ func (u *Upstream) Feed(buf []byte, out []byte) (int, []byte, error) {
 			return used, out, nil
 		}
 		out = append(out, reply...)
+		u.hs = nil // its 3 KiB of handshake buffers are not needed again
 		out = u.sendConnect(out)
 	}
 	for {
@@ -237,6 +259,9 @@ func (u *Upstream) handle(msg *chunk.Message, out []byte) ([]byte, error) {
 			return out, nil // e.g. |RtmpSampleAccess before Play.Start
 		}
 		u.received++
+		if msg.Placed != nil {
+			return out, u.OnPlaced(msg)
+		}
 		if u.OnMedia != nil {
 			return out, u.OnMedia(msg.TypeID, msg.Timestamp, msg.Payload)
 		}
@@ -340,7 +365,10 @@ func (u *Upstream) onCommand(vals []any, out []byte) ([]byte, error) {
 	return out, nil
 }
 
-// AppendMedia appends one message of the published stream (publish mode).
-func (u *Upstream) AppendMedia(out []byte, typeID uint8, ts uint32, payload []byte) []byte {
-	return u.wr.Append(out, chunk.Header{CSID: MediaCSID(typeID), Timestamp: ts, TypeID: typeID, StreamID: u.sid}, payload)
-}
+// StreamID returns the message stream id the origin gave (publish, play;
+// 0 until it answered createStream).
+func (u *Upstream) StreamID() uint32 { return u.sid }
+
+// ChunkSize returns the chunk size the upstream announces and sends at
+// (publish).
+func (u *Upstream) ChunkSize() int { return u.cfg.ChunkSize }

@@ -304,10 +304,13 @@ func (ss *session) onPublish(txn float64, args []any) error {
 }
 
 // becomePublisher gives the session the publisher role and lets it send
-// messages up to max_message_size (until now: max_command_size).
-func (ss *session) becomePublisher() {
+// messages up to max_message_size (until now: max_command_size), placed
+// in their packets as they arrive and read in batches.
+func (ss *session) becomePublisher(v *conf.Vhost) {
 	ss.role.Store(int32(rolePublisher))
 	ss.rd.SetMaxMessageSize(int(ss.srv.config().MaxMessageSize))
+	ss.rd.SetPlacer(ss)
+	ss.startBatch(v)
 }
 
 // startPublish makes the session the stream's publisher (or forwards it).
@@ -317,7 +320,7 @@ func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 		// An edge forwards the publish; the origin's answer is the client's.
 		ss.key = key
 		ss.lastMedia.Store(time.Now().UnixNano())
-		ss.becomePublisher()
+		ss.becomePublisher(v)
 		ss.srv.startForward(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})
 		ss.publishView()
 		ss.log.Info("publish forwarding", "vhost", key.Vhost, "app", key.App, "stream", name)
@@ -342,7 +345,7 @@ func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 // beginPublish tells the client its publish started, on the stream's hub.
 func (ss *session) beginPublish(name string) {
 	ss.lastMedia.Store(time.Now().UnixNano())
-	ss.becomePublisher()
+	ss.becomePublisher(ss.vhostPtr.Load())
 	ss.write(chunk.AppendUserControl(ss.out[:0], chunk.EventStreamBegin, edge.StreamID))
 	ss.sendStatus("status", "NetStream.Publish.Start", fmt.Sprintf("%s is now published.", name))
 	ss.publishView()
@@ -423,6 +426,7 @@ func (ss *session) playHere(raw, name string, reset bool, v *conf.Vhost) {
 		ss.waitingFor.Store(time.Now().UnixNano())
 	}
 	ss.role.Store(int32(rolePlayer))
+	ss.rd.Release() // a player sends little more than acknowledgements: no 4 KiB buffers kept for it
 	ss.srv.join(ss, v, formatRTMP)
 	if v.Cluster.Mode == conf.ModeRemote {
 		ss.srv.ingestJoin(ss, v, upstreamTarget{vhost: v, app: ss.appRaw, query: ss.tcQuery, stream: raw})
@@ -456,6 +460,10 @@ func (ss *session) endRole(logIt bool) role {
 		case rolePlayer:
 			ss.notify(v.Hooks.OnStop, "on_stop", v)
 		}
+	}
+	if r == rolePublisher {
+		ss.rd.SetPlacer(nil)
+		ss.stopBatch()
 	}
 	switch {
 	case r == rolePublisher && ss.fwd != nil:

@@ -109,7 +109,6 @@ type group struct {
 	lastWake  atomic.Uint32 // timestamp of the last packet that scheduled a flush (window 0)
 	paced     atomic.Bool   // a paced flush is coming: appends need not schedule one
 	need      atomic.Uint64 // the oldest packet a player here still needs
-	timer     *time.Timer   // wakes the next slot's flush
 
 	// Touched only on the loop.
 	players  []*player
@@ -118,14 +117,22 @@ type group struct {
 	nextSeq  int
 	repaceAt time.Time // when the slot count is next reconsidered
 	retry    bool      // a write of this flush was cut short but made progress
-	snap     edge.Snapshot
-	iov      [][]byte
-	starts   []int
-	vecs     []unix.Iovec
+	ls       *loopState
+	due      int64 // unix ns of the paced flush the loop's clock runs (0: none)
+}
+
+// flushScratch is what a flush works in: one per event loop, since a
+// loop's flushes run one at a time (a stream's group keeps none of it
+// between flushes, so a thousand streams do not each keep a snapshot).
+type flushScratch struct {
+	snap   edge.Snapshot
+	iov    [][]byte
+	starts []int
+	vecs   []unix.Iovec
 }
 
 func newGroup(s *Server, key groupKey, v *conf.Vhost) *group {
-	g := &group{srv: s, key: key, vhost: v.Name, cfg: s.config()}
+	g := &group{srv: s, key: key, ls: s.loopStateOf(key.loop), vhost: v.Name, cfg: s.config()}
 	g.need.Store(edge.NoNeed)
 	g.apply(v)
 	return g
@@ -143,10 +150,6 @@ func (g *group) apply(v *conf.Vhost) {
 	g.repaceAt, g.slotPos = time.Time{}, 0
 	g.forceAll.Store(true) // write everyone once, then pace on the new window
 	g.merged.Store(w > 0)
-	if w > 0 && g.timer == nil {
-		g.timer = time.AfterFunc(time.Hour, g.schedule)
-		g.timer.Stop()
-	}
 }
 
 // reconfigure follows a reload: the settings of the group's vhost in cfg,
@@ -300,9 +303,10 @@ func (g *group) flush(now time.Time) {
 			from = min(from, p.cursor)
 		}
 	}
-	s := &g.snap
+	s := &g.ls.scratch.snap
 	if from != edge.NoNeed {
 		g.key.hub.Snapshot(from, s)
+		defer func() { clear(s.Packets); clear(s.Headers) }() // no media pinned until the next flush
 		// Players that close during the flush stay in the slice (marked
 		// gone) until it ends, so the loop below never meets a hole.
 		g.flushing = true
@@ -316,14 +320,14 @@ func (g *group) flush(now time.Time) {
 	}
 	g.removeGone()
 	if g.publishNeed(g.key.hub.Head()) && g.window > 0 {
-		// Players have media waiting: wake at the next slot, or sooner to
-		// go on with writes the kernel cut short.
+		// Players have media waiting: the loop's clock flushes at the next
+		// slot, or sooner to go on with writes the kernel cut short.
 		g.paced.Store(true)
 		d := time.Duration(g.untilNextSlot(now.UnixMilli())) * time.Millisecond
 		if g.retry {
 			d = min(d, retryDelay)
 		}
-		g.timer.Reset(d)
+		g.ls.flushAt(g, now.Add(d).UnixNano())
 	}
 }
 
@@ -410,7 +414,8 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 		return
 	}
 
-	iov := append(g.iov[:0], p.pending...)
+	sc := &g.ls.scratch
+	iov := append(sc.iov[:0], p.pending...)
 	pkts := s.Packets[p.cursor-s.Start:]
 	if p.waitKey {
 		// Skip media up to a keyframe, but not the notifications on the way.
@@ -436,15 +441,15 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 	}
 	first := s.Head - uint64(len(pkts)) // sequence number of pkts[0]
 	extras := len(iov)
-	starts := g.starts[:0] // where each packet's buffers start in iov
+	starts := sc.starts[:0] // where each packet's buffers start in iov
 	for i := range pkts {
 		starts = append(starts, len(iov))
 		iov = g.appendPacket(iov, p, &pkts[i])
 	}
-	g.starts = starts
-	defer func() { clear(iov); g.iov = iov[:0] }()
+	sc.starts = starts
+	defer func() { clear(iov); sc.iov = iov[:0] }()
 
-	n, err := writevSocket(p.fd, iov, &g.vecs)
+	n, err := writevSocket(p.fd, iov, &sc.vecs)
 	if err != nil {
 		p.closing = true
 		p.ss.setReason("write to player: " + err.Error())
@@ -623,9 +628,7 @@ func (g *group) removeGone() {
 		return
 	}
 	g.need.Store(edge.NoNeed)
-	if g.timer != nil {
-		g.timer.Stop()
-	}
+	g.ls.cancelFlush(g)
 	s := g.srv
 	s.groupsMu.Lock()
 	if s.groups[g.key] == g {

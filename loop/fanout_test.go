@@ -266,7 +266,7 @@ func TestSlowPlayerWithinBacklogGetsEverything(t *testing.T) {
 	for range 10000 { // then it reads everything
 		ft.g.flush(now)
 		n, _ := unix.Read(slow.peer, buf)
-		if n <= 0 && len(p.pending) == 0 && p.cursor == ft.g.snap.Head {
+		if n <= 0 && len(p.pending) == 0 && p.cursor == ft.g.key.hub.Head() {
 			break
 		}
 		got = append(got, buf[:max(n, 0)]...)
@@ -517,7 +517,7 @@ func TestSlowFLVPlayerGetsWholeTags(t *testing.T) {
 		for range 10000 {
 			ft.g.flush(now)
 			n, _ := unix.Read(slow.peer, buf)
-			if n <= 0 && len(p.pending) == 0 && p.cursor == ft.g.snap.Head {
+			if n <= 0 && len(p.pending) == 0 && p.cursor == ft.g.key.hub.Head() {
 				break
 			}
 			got = append(got, buf[:max(n, 0)]...)
@@ -588,7 +588,7 @@ func TestReloadReachesGroupsAtTheNextFlush(t *testing.T) {
 	if n := ft.conns[0].read(t); n == 0 || before == 0 {
 		t.Fatalf("players got %d then %d bytes", before, n)
 	}
-	// And back to merged writes: the group arms its pacing timer again.
+	// And back to merged writes: paced again, on the loop's clock.
 	cfg2, err := conf.Parse([]byte("vhost_defaults: {merged_write: 200ms}"), "yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -596,8 +596,48 @@ func TestReloadReachesGroupsAtTheNextFlush(t *testing.T) {
 	ft.srv.cfg.Store(cfg2)
 	ft.frame(t, 2)
 	ft.g.flush(time.Now())
-	if ft.g.window != 200 || ft.g.timer == nil {
-		t.Fatalf("window %d, timer %v", ft.g.window, ft.g.timer != nil)
+	if ft.g.window != 200 || !ft.g.merged.Load() {
+		t.Fatalf("window %d, merged %v", ft.g.window, ft.g.merged.Load())
 	}
-	ft.g.timer.Stop()
+}
+
+// The paced flushes of every stream on a loop run from the loop's clock:
+// one timer for all of them, and groups due at the same slot flushed in
+// one tick.
+func TestLoopClockFlushesEveryDueStream(t *testing.T) {
+	a := newFanoutTest(t, 1, 350*time.Millisecond, 5*time.Second, 10*time.Second)
+	b := newFanoutTest(t, 1, 350*time.Millisecond, 5*time.Second, 10*time.Second)
+	// b's stream on a's server and loop.
+	b.srv = a.srv
+	b.g = newGroup(a.srv, groupKey{hub: b.hub, loop: testLoop{}}, &conf.Vhost{MergedWrite: 350 * time.Millisecond, PlayerBacklog: 5 * time.Second})
+	b.g.players, b.g.nextSeq = nil, 0
+	b.hub.AddWaker(b.g)
+	b.conns = nil
+	b.addPlayer(t)
+	ls := a.srv.loopStateOf(testLoop{})
+	if a.g.ls != ls || b.g.ls != ls {
+		t.Fatal("the groups of one loop do not share its state")
+	}
+	now := time.Now()
+	for _, ft := range []*fanoutTest{a, b} {
+		_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+		ft.frame(t, 0)
+		ft.g.flush(now) // the joiner's first write
+		ft.conns[0].read(t)
+		ft.frame(t, 1)
+		ft.g.flush(now) // in the same slot: the player waits for the next
+	}
+	if len(ls.timed) != 2 || a.g.due == 0 || a.g.due != b.g.due {
+		t.Fatalf("%d paced flushes on the clock (due %d and %d), want both at the next slot", len(ls.timed), a.g.due, b.g.due)
+	}
+	time.Sleep(time.Until(time.Unix(0, a.g.due)) + time.Millisecond)
+	_ = ls.Run(context.Background())
+	for i, ft := range []*fanoutTest{a, b} {
+		if ft.conns[0].read(t) == 0 {
+			t.Fatalf("stream %d: the clock's tick did not flush its player", i)
+		}
+	}
+	if len(ls.timed) != 0 {
+		t.Fatalf("%d paced flushes left with every player served", len(ls.timed))
+	}
 }

@@ -12,13 +12,17 @@ import (
 	"github.com/rtmpedge/rtmpedge/chunk"
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
+	"github.com/rtmpedge/rtmpedge/pool"
 )
 
-// fwdMsg is a copy of one message of a forwarded publish.
-type fwdMsg struct {
-	typeID  uint8
-	ts      uint32
-	payload []byte
+// fwdPacket is one message of a forwarded publish as the origin is sent
+// it: chunked with a type-0 header at the upstream's chunk size, in a
+// buffer carved from the forwarder's slab (its payload placed there by
+// the publisher's chunk reader, or copied once for the messages that are
+// not placed). The same bytes are kept to resume on another origin.
+type fwdPacket struct {
+	wire []byte
+	n    int // payload bytes, for cluster.publish_buffer
 }
 
 // forwarder pushes a publish made on an edge vhost to an origin, failing
@@ -36,19 +40,23 @@ type forwarder struct {
 	connected bool // the current upstream accepted the publish
 	stopped   bool
 
+	chunkSize int // the upstream's outgoing chunk size (the same for every origin)
+	slab      *pool.Slab
 	// To resume on another origin: the headers, and every message since
 	// the last keyframe (bounded by cluster.publish_buffer).
-	headers  [3]*fwdMsg // audio, video, metadata
-	gop      []fwdMsg
+	headers  [3]fwdPacket // audio, video, metadata
+	gop      []fwdPacket
 	gopBytes int
 	dropping bool // over the buffer: wait for the next keyframe
-	out      []byte
+	// Messages for the origin, written together at the end of the read
+	// that brought them (one writev per batch of the publisher's bytes).
+	pending [][]byte
 }
 
 // startForward begins forwarding the session's publish to the origins.
 func (s *Server) startForward(ss *session, v *conf.Vhost, t upstreamTarget) {
 	f := &forwarder{
-		ss: ss, target: t,
+		ss: ss, target: t, chunkSize: s.config().ChunkSize, slab: pool.NewSlab(fwdSlabSize),
 		attempts: s.originsOf(v).NewAttempts(ss.key.App+"/"+ss.key.Stream, v.Cluster.RetryMin, v.Cluster.RetryMax),
 		log:      ss.log.With("vhost", v.Name, "app", ss.key.App, "stream", ss.key.Stream, "role", "forward"),
 	}
@@ -101,7 +109,7 @@ func (f *forwarder) dial() {
 		App:       f.target.app,
 		Stream:    f.target.stream,
 		Upnode:    s.upnode(f.target.vhost, s.localAddr()),
-		ChunkSize: s.config().ChunkSize,
+		ChunkSize: f.chunkSize,
 	})
 	f.conn = s.dialUpstream(addr, c.ConnectTimeout, c.CommandTimeout, 0, up, f, f.ss.c.EventLoop(), f.log)
 }
@@ -132,19 +140,22 @@ func (f *forwarder) upstreamReady(o *outbound, _ []any) {
 		f.log.Info("forwarding publish", "origin", o.addr)
 		return
 	}
-	// Resume: headers first, then everything since the last keyframe.
-	out := f.out[:0]
+	f.resume()
+	f.log.Info("forwarding resumed on another origin", "origin", o.addr, "resent_messages", len(f.gop))
+}
+
+// resume sends the current origin the headers, then everything since the
+// last keyframe: the bytes kept, as they were sent to the previous one.
+func (f *forwarder) resume() {
 	for _, h := range f.headers {
-		if h != nil {
-			out = o.up.AppendMedia(out, h.typeID, h.ts, h.payload)
+		if h.wire != nil {
+			f.queue(h)
 		}
 	}
-	for _, m := range f.gop {
-		out = o.up.AppendMedia(out, m.typeID, m.ts, m.payload)
+	for _, p := range f.gop {
+		f.queue(p)
 	}
-	o.send(out)
-	f.out = out[:0]
-	f.log.Info("forwarding resumed on another origin", "origin", o.addr, "resent_messages", len(f.gop))
+	f.flush()
 }
 
 func (f *forwarder) upstreamClosed(o *outbound, err error) {
@@ -186,11 +197,34 @@ func (f *forwarder) upstreamClosed(o *outbound, err error) {
 	f.connect()
 }
 
-// media forwards one message from the publisher.
-func (f *forwarder) media(typeID uint8, ts uint32, payload []byte) error {
-	if f.stopped {
-		return nil
+// fwdSlabSize is the block size of a forwarder's slab (a packet over half
+// of it gets a buffer of its own).
+const fwdSlabSize = 16 << 10
+
+// place gives the publisher's chunk reader a buffer for an audio or video
+// message: its chunked form for the origin, carved from the slab.
+func (f *forwarder) place(h *chunk.Header) ([]byte, chunk.Layout) {
+	if h.TypeID != chunk.TypeAudio && h.TypeID != chunk.TypeVideo || h.Length > placeMax {
+		return nil, chunk.Layout{}
 	}
+	l := chunk.ChunkLayout(edge.MediaCSID(h.TypeID), h.Timestamp >= 0xFFFFFF, f.chunkSize)
+	return f.slab.Alloc(l.End(int(h.Length))), l
+}
+
+// placed forwards an audio or video message the reader placed.
+func (f *forwarder) placed(msg *chunk.Message) error {
+	hdr := chunk.Header{CSID: edge.MediaCSID(msg.TypeID), Timestamp: msg.Timestamp, TypeID: msg.TypeID, StreamID: f.streamID()}
+	wire, ok := chunk.ChunkPlaced(msg.Placed, msg.Layout, hdr, int(msg.Length))
+	if !ok {
+		return f.media(msg.TypeID, msg.Timestamp, msg.AppendPayload(nil)) // not laid out for this upstream: never, in practice
+	}
+	f.add(fwdPacket{wire: wire, n: int(msg.Length)}, edge.Classify(msg.TypeID, msg.Head(2)))
+	return nil
+}
+
+// media forwards one message from the publisher that was not placed (data,
+// the parts of an aggregate, a long one): chunked into the slab.
+func (f *forwarder) media(typeID uint8, ts uint32, payload []byte) error {
 	var m edge.Media
 	switch typeID {
 	case chunk.TypeAudio, chunk.TypeVideo:
@@ -199,22 +233,61 @@ func (f *forwarder) media(typeID uint8, ts uint32, payload []byte) error {
 		_, isMeta := edge.MetadataBody(typeID, payload)
 		m = edge.Media{Kind: edge.KindData, SeqHeader: isMeta}
 	}
-	msg := fwdMsg{typeID: typeID, ts: ts}
-	if m.SeqHeader {
-		msg.payload = append([]byte(nil), payload...)
-		f.headers[m.Kind-edge.KindAudio] = &msg
-	} else {
-		f.remember(typeID, ts, payload, m)
-	}
-	if f.connected {
-		f.out = f.conn.up.AppendMedia(f.out[:0], typeID, ts, payload)
-		f.conn.send(f.out)
-	}
+	hdr := chunk.Header{CSID: edge.MediaCSID(typeID), Timestamp: ts, TypeID: typeID, StreamID: f.streamID()}
+	wire := chunk.AppendMessage(f.slab.Alloc(chunk.WireSize(hdr, len(payload), f.chunkSize))[:0], hdr, payload, f.chunkSize)
+	f.add(fwdPacket{wire: wire, n: len(payload)}, m)
 	return nil
 }
 
+// add keeps a message for a resume and queues it for the origin.
+func (f *forwarder) add(p fwdPacket, m edge.Media) {
+	if f.stopped {
+		return
+	}
+	if m.SeqHeader {
+		f.headers[m.Kind-edge.KindAudio] = p
+	} else {
+		f.remember(p, m)
+	}
+	if f.connected {
+		f.queue(p)
+	}
+}
+
+// streamID is the message stream id the current origin gave the publish
+// (1, what servers answer createStream with, while there is none).
+func (f *forwarder) streamID() uint32 {
+	if f.connected {
+		return f.conn.up.StreamID()
+	}
+	return 1
+}
+
+// queue adds a message to the next write to the origin, its stream id
+// made the current origin's (a message kept from another origin may carry
+// another; the bytes are no longer in any write: gnet copies what a socket
+// does not take).
+func (f *forwarder) queue(p fwdPacket) {
+	if sid := f.conn.up.StreamID(); chunk.StreamIDOf(p.wire) != sid {
+		chunk.SetStreamID(p.wire, sid)
+	}
+	f.pending = append(f.pending, p.wire)
+}
+
+// flush writes the queued messages to the origin, in one writev.
+func (f *forwarder) flush() {
+	if len(f.pending) == 0 {
+		return
+	}
+	if f.connected && f.conn != nil && f.conn.c != nil {
+		_, _ = f.conn.c.Writev(f.pending)
+	}
+	clear(f.pending)
+	f.pending = f.pending[:0]
+}
+
 // remember keeps a message for a resume, from the last keyframe on.
-func (f *forwarder) remember(typeID uint8, ts uint32, payload []byte, m edge.Media) {
+func (f *forwarder) remember(p fwdPacket, m edge.Media) {
 	if m.Kind == edge.KindVideo && m.Keyframe {
 		clear(f.gop)
 		f.gop, f.gopBytes, f.dropping = f.gop[:0], 0, false
@@ -222,14 +295,14 @@ func (f *forwarder) remember(typeID uint8, ts uint32, payload []byte, m edge.Med
 	if f.dropping {
 		return
 	}
-	if f.gopBytes+len(payload) > int(f.target.vhost.Cluster.PublishBuffer) {
+	if f.gopBytes+p.n > int(f.target.vhost.Cluster.PublishBuffer) {
 		clear(f.gop)
 		f.gop, f.gopBytes, f.dropping = f.gop[:0], 0, true
 		f.log.Warn("publish buffer full, dropping to the next keyframe", "publish_buffer", f.target.vhost.Cluster.PublishBuffer.String())
 		return
 	}
-	f.gop = append(f.gop, fwdMsg{typeID: typeID, ts: ts, payload: append([]byte(nil), payload...)})
-	f.gopBytes += len(payload)
+	f.gop = append(f.gop, p)
+	f.gopBytes += p.n
 }
 
 // stop ends forwarding; the upstream connection closes after its pending

@@ -13,6 +13,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/rtmpedge/rtmpedge/amf"
+	"github.com/rtmpedge/rtmpedge/chunk"
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
 )
@@ -87,6 +88,17 @@ type ingester struct {
 	since       time.Time
 	failovers   int64
 	bytesBefore uint64
+}
+
+// hubPlacer places the audio and video of a stream's source in its
+// packets (chunk.Placer), up to placeMax bytes.
+type hubPlacer struct{ hub *edge.Hub }
+
+func (p hubPlacer) Place(h *chunk.Header) ([]byte, chunk.Layout) {
+	if h.TypeID != chunk.TypeAudio && h.TypeID != chunk.TypeVideo || h.Length > placeMax {
+		return nil, chunk.Layout{}
+	}
+	return p.hub.Place(h.TypeID, h.Timestamp, int(h.Length))
 }
 
 // ingestJoin attaches a player of a remote vhost to its stream's ingester,
@@ -223,16 +235,25 @@ func (ing *ingester) dialLocked() {
 		MaxMessageSize: int(ing.srv.config().MaxMessageSize),
 	})
 	var o *outbound
-	up.OnMedia = func(typeID uint8, ts uint32, payload []byte) error {
+	// media hands a message to the hub: append copies payload, or makes
+	// a placed message a packet.
+	media := func(append func() error) error {
 		if ing.current.Load() != o {
 			return errors.New("upstream replaced")
 		}
 		o.lastData.Store(time.Now().UnixNano())
-		if err := ing.hub.Append(ing, typeID, ts, payload); err != nil && !errors.Is(err, edge.ErrNotPublisher) {
+		if err := append(); err != nil && !errors.Is(err, edge.ErrNotPublisher) {
 			ing.log.Debug("upstream message dropped", "err", err)
 		}
 		return nil
 	}
+	up.OnMedia = func(typeID uint8, ts uint32, payload []byte) error {
+		return media(func() error { return ing.hub.Append(ing, typeID, ts, payload) })
+	}
+	up.OnPlaced = func(msg *chunk.Message) error {
+		return media(func() error { return ing.hub.AppendPlaced(ing, msg) })
+	}
+	up.SetPlacer(hubPlacer{ing.hub})
 	o = ing.srv.dialUpstream(addr, c.ConnectTimeout, c.CommandTimeout, c.NoDataTimeout, up, ing, ing.loop, ing.log)
 	ing.current.Store(o)
 }

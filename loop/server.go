@@ -48,9 +48,11 @@ type Server struct {
 	conns    atomic.Int64
 	sessions sync.Map // timeoutChecker (sessions and outbound connections) -> struct{}, for the ticker
 
-	groupsMu sync.Mutex
-	groups   map[groupKey]*group
-	loopIdx  map[gnet.EventLoop]int // event loops numbered in the order their first group came
+	groupsMu     sync.Mutex
+	groups       map[groupKey]*group
+	loopIdx      map[gnet.EventLoop]int // event loops numbered in the order their first group came
+	loopStatesMu sync.Mutex
+	loopStates   map[gnet.EventLoop]*loopState
 
 	loops     int // event loops
 	notifier  *hook.Notifier
@@ -87,13 +89,14 @@ type Server struct {
 func New(cfg *conf.Config, log *slog.Logger) *Server {
 	loops := runtime.GOMAXPROCS(0)
 	s := &Server{
-		log:      log,
-		hubs:     edge.NewRegistry(),
-		running:  make(chan struct{}),
-		groups:   make(map[groupKey]*group),
-		loopIdx:  make(map[gnet.EventLoop]int),
-		loops:    loops,
-		notifier: hook.NewNotifier(notifyQueue, notifyWorkers, log),
+		log:        log,
+		hubs:       edge.NewRegistry(),
+		running:    make(chan struct{}),
+		groups:     make(map[groupKey]*group),
+		loopIdx:    make(map[gnet.EventLoop]int),
+		loops:      loops,
+		notifier:   hook.NewNotifier(notifyQueue, notifyWorkers, log),
+		loopStates: make(map[gnet.EventLoop]*loopState),
 
 		serverID:  fmt.Sprintf("%x", time.Now().UnixNano()),
 		ingesters: make(map[*edge.Hub]*ingester),
@@ -231,10 +234,20 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	ss := c.Context().(*session)
 	buf, _ := c.Peek(-1)
-	n, err := ss.consume(buf)
-	if n > 0 { // gnet's Discard(0) discards everything
-		_, _ = c.Discard(n)
-		ss.bytesIn.Add(uint64(n))
+	var err error
+	if len(ss.pend) > 0 {
+		// Bytes a batched read took and the session left: they go first.
+		ss.pend = append(ss.pend, buf...)
+		_, _ = c.Discard(len(buf))
+		var n int
+		n, err = ss.consume(ss.pend)
+		ss.keep(ss.pend[n:])
+	} else {
+		var n int
+		n, err = ss.consume(buf)
+		if n > 0 { // gnet's Discard(0) discards everything
+			_, _ = c.Discard(n)
+		}
 	}
 	if err != nil {
 		ss.protocolErr = true

@@ -54,6 +54,9 @@ type session struct {
 	remote string
 	opened time.Time
 
+	ls          *loopState             // the state of the connection's event loop (see loop())
+	batched     bool                   // a publisher read in batches by the loop's clock
+	pend        []byte                 // bytes read in a batch that the session did not take (it stopped publishing)
 	hs          *chunk.ServerHandshake // nil once the handshake is done
 	http        *httpState             // an HTTP client (nil: RTMP)
 	rd          *chunk.Reader
@@ -123,6 +126,13 @@ func (ss *session) setReason(r string) {
 
 // consume handles the bytes that arrived and returns how many it used.
 func (ss *session) consume(buf []byte) (used int, err error) {
+	used, err = ss.handle(buf)
+	ss.bytesIn.Add(uint64(used))
+	return used, err
+}
+
+// handle is consume without the byte count.
+func (ss *session) handle(buf []byte) (used int, err error) {
 	ss.lastRead.Store(time.Now().UnixNano())
 	if ss.http != nil && !ss.suspended {
 		return ss.consumeHTTP(buf)
@@ -172,6 +182,9 @@ func (ss *session) consume(buf []byte) (used int, err error) {
 			return used, err
 		}
 	}
+	if ss.fwd != nil {
+		ss.fwd.flush() // what this read brought goes to the origin in one write
+	}
 	if ss.peerWindow > 0 {
 		if read := ss.rd.BytesRead() + ss.handshakeBytes; read-ss.lastAcked >= uint64(ss.peerWindow) {
 			ss.lastAcked = read
@@ -179,6 +192,73 @@ func (ss *session) consume(buf []byte) (used int, err error) {
 		}
 	}
 	return used, nil
+}
+
+// loop returns the state of the connection's event loop.
+func (ss *session) loop() *loopState {
+	if ss.ls == nil {
+		ss.ls = ss.srv.loopStateOf(ss.c.EventLoop())
+	}
+	return ss.ls
+}
+
+// startBatch makes a publisher's socket read in batches when its vhost
+// merges writes (see batch.go).
+func (ss *session) startBatch(v *conf.Vhost) {
+	if w := batchWindow(v); w > 0 && !ss.batched {
+		ss.batched = true
+		ss.loop().addBatch(ss, w)
+	}
+}
+
+// stopBatch reads the socket as bytes come again (the connection stays)
+// or, when gone, just forgets it.
+func (ss *session) stopBatch() {
+	if !ss.batched {
+		return
+	}
+	ss.batched = false
+	fd := -1
+	if !ss.gone {
+		fd = ss.c.Fd()
+	}
+	ss.loop().removeBatch(ss, fd)
+}
+
+func (ss *session) batchFd() int {
+	if ss.closing || ss.gone || ss.doomed.Load() {
+		return -1
+	}
+	return ss.c.Fd()
+}
+
+// readBatch takes what a batched read got from the socket.
+func (ss *session) readBatch(b []byte) bool {
+	if len(ss.pend) > 0 {
+		ss.pend = append(ss.pend, b...)
+		b = ss.pend
+	}
+	n, err := ss.consume(b)
+	ss.keep(b[n:])
+	if err != nil {
+		ss.protocolErr = true
+		ss.setReason(err.Error())
+		ss.closing = true
+	}
+	if ss.closing {
+		_ = ss.c.Close()
+		return false
+	}
+	return true
+}
+
+// keep holds bytes the session did not take for the next read.
+func (ss *session) keep(rest []byte) {
+	if len(rest) == 0 {
+		ss.pend = nil
+		return
+	}
+	ss.pend = append(ss.pend[:0], rest...)
 }
 
 // write sends b on the connection (on its loop). b may be reused after.
@@ -235,6 +315,9 @@ func (ss *session) handleMessage(msg *chunk.Message) error {
 		}
 		return ss.handleCommand(msg.StreamID, body)
 	case chunk.TypeAudio, chunk.TypeVideo, chunk.TypeDataAMF0, chunk.TypeDataAMF3:
+		if msg.Placed != nil {
+			return ss.handlePlaced(msg)
+		}
 		return ss.handleMedia(msg.TypeID, msg.Timestamp, msg.Payload)
 	case chunk.TypeAggregate:
 		if role(ss.role.Load()) != rolePublisher {
@@ -261,6 +344,41 @@ func (ss *session) handleMedia(typeID uint8, ts uint32, payload []byte) error {
 		return ss.fwd.media(typeID, ts, payload)
 	}
 	if err := ss.hub.Append(ss, typeID, ts, payload); err != nil {
+		return fmt.Errorf("publish %s: %w", ss.key, err)
+	}
+	return nil
+}
+
+// placeMax is the longest audio or video message placed in its packet as it
+// arrives; a longer one (a big keyframe) is reassembled in the reader's
+// buffer, which grows with the bytes that arrived, and copied. A placed
+// buffer has the message's full length from its first chunk, so this also
+// bounds what a declared but unsent message can make the server hold.
+const placeMax = 256 << 10
+
+// Place gives the chunk reader of a publisher a buffer for an audio or
+// video message: the packet it will become (chunk.Placer).
+func (ss *session) Place(h *chunk.Header) ([]byte, chunk.Layout) {
+	switch {
+	case ss.fwd != nil:
+		return ss.fwd.place(h)
+	case ss.hub != nil:
+		return hubPlacer{ss.hub}.Place(h)
+	}
+	return nil, chunk.Layout{}
+}
+
+// handlePlaced takes an audio or video message whose payload is already in
+// its packet.
+func (ss *session) handlePlaced(msg *chunk.Message) error {
+	if role(ss.role.Load()) != rolePublisher || ss.hub == nil && ss.fwd == nil {
+		return ss.handleMedia(msg.TypeID, msg.Timestamp, msg.AppendPayload(nil)) // no longer publishing: refused there
+	}
+	ss.lastMedia.Store(time.Now().UnixNano())
+	if ss.fwd != nil {
+		return ss.fwd.placed(msg)
+	}
+	if err := ss.hub.AppendPlaced(ss, msg); err != nil {
 		return fmt.Errorf("publish %s: %w", ss.key, err)
 	}
 	return nil
@@ -323,6 +441,7 @@ func (ss *session) vhostSnapshot() *conf.Vhost {
 // close releases what the session holds and logs its summary line.
 func (ss *session) close(err error) {
 	ss.gone = true
+	ss.stopBatch()
 	ss.srv.inflight.Add(-ss.held.Swap(0))
 	r := ss.endRole(false)
 	reason := "client closed"

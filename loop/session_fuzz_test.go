@@ -38,7 +38,7 @@ func (l *fuzzLoop) Execute(_ context.Context, r gnet.Runnable) error {
 }
 
 // run runs the queued tasks, and those they queue, a bounded number of times.
-func (l *fuzzLoop) run(t *testing.T) {
+func (l *fuzzLoop) run(t testing.TB) {
 	for range 100 {
 		l.mu.Lock()
 		tasks := l.tasks
@@ -73,7 +73,7 @@ type fuzzConn struct {
 
 var fuzzAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
 
-func newFuzzConn(t *testing.T, l *fuzzLoop) *fuzzConn {
+func newFuzzConn(t testing.TB, l *fuzzLoop) *fuzzConn {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -148,14 +148,14 @@ func (h *errorHandler) WithGroup(string) slog.Handler      { return h }
 
 // fuzzServer is a server whose connections the test drives.
 type fuzzServer struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	loop  *fuzzLoop
 	log   *errorHandler
 	conns []*fuzzConn
 }
 
-func newFuzzServer(t *testing.T, cfg *conf.Config) *fuzzServer {
+func newFuzzServer(t testing.TB, cfg *conf.Config) *fuzzServer {
 	h := &errorHandler{}
 	return &fuzzServer{t: t, srv: New(cfg, slog.New(h)), loop: &fuzzLoop{}, log: h}
 }

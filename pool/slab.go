@@ -24,11 +24,23 @@ func NewSlab(size int) *Slab {
 	return &Slab{size: size}
 }
 
-// Alloc returns a slice of length and capacity n. Requests larger than a
-// quarter of the block size get a buffer of their own so they do not waste
-// the rest of a block.
+// SetSize makes the blocks allocated from now on size bytes (ignored when
+// not positive); the current block is used up first.
+func (s *Slab) SetSize(size int) {
+	if size > 0 {
+		s.size = size
+	}
+}
+
+// Size returns the size of the blocks allocated from now on.
+func (s *Slab) Size() int { return s.size }
+
+// Alloc returns a slice of length and capacity n. Requests larger than
+// half the block size get a buffer of their own; a request the rest of the
+// block cannot take starts a new block (the rest, under half a block, is
+// not used).
 func (s *Slab) Alloc(n int) []byte {
-	if n > s.size/4 {
+	if n > s.size/2 {
 		return make([]byte, n)
 	}
 	if len(s.block)+n > cap(s.block) {

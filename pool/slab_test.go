@@ -1,6 +1,9 @@
 package pool
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestSlabAllocDoesNotOverlap(t *testing.T) {
 	s := NewSlab(1024)
@@ -37,4 +40,44 @@ func BenchmarkSlabAlloc(b *testing.B) {
 	for b.Loop() {
 		_ = s.Alloc(5000)
 	}
+}
+
+func TestSlabSizeAndOwnBuffers(t *testing.T) {
+	s := NewSlab(1024)
+	a := s.Alloc(512) // half a block: carved
+	b := s.Alloc(100)
+	if &s.block[0] != &a[0] || &s.block[512] != &b[0] || cap(a) != 512 {
+		t.Fatal("half a block and the next request were not carved one after the other from the block")
+	}
+	own := s.Alloc(513) // over half: a buffer of its own
+	if len(s.block) != 612 || len(own) != 513 {
+		t.Fatalf("block used %d after an own buffer", len(s.block))
+	}
+	s.SetSize(4096)
+	if s.Size() != 4096 {
+		t.Fatal("size")
+	}
+	s.Alloc(1000) // does not fit the rest (412): a new block of the new size
+	if cap(s.block) != 4096 || len(s.block) != 1000 {
+		t.Fatalf("new block cap %d len %d", cap(s.block), len(s.block))
+	}
+}
+
+// The GC tuner puts the next collection at base% over the recent peak of
+// the live heap, which halves every half-life, never under base.
+func TestGCTunerPacesOnTheRecentPeak(t *testing.T) {
+	tu := &gcTuner{base: 25, most: 400, halfLife: 10 * time.Second}
+	at := time.Unix(0, 0)
+	step := func(sec int, live uint64, want int) {
+		t.Helper()
+		if got := tu.next(at.Add(time.Duration(sec)*time.Second), live); got != want {
+			t.Fatalf("at %d s, live %d: GOGC %d, want %d", sec, live, got, want)
+		}
+	}
+	step(0, 8<<20, 25)   // a peak of 8 MiB: 10 MiB is the target
+	step(0, 4<<20, 150)  // 4 MiB live: 6 more before the target
+	step(10, 4<<20, 25)  // the peak halved to 4 MiB: 5 is the target
+	step(10, 12<<20, 25) // a new peak
+	step(10, 1<<20, 400) // at most 400
+	step(40, 1<<20, 87)  // 12 MiB halved three times: (1.875-1)/1
 }

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"gonum.org/v1/plot/plotter"
@@ -266,94 +265,28 @@ func sideBySide(order []bench.Kind, results map[string][]bench.Result, cold map[
 }
 
 // publishLoads measures M synthetic publishers into our origin, into
-// nginx-rtmp, and into our edge forwarding to our origin.
+// nginx-rtmp, and into our edge forwarding to our origin (rtmpbench ingest
+// compares more).
 func publishLoads(ctx context.Context, env bench.Env, out string, m int, d time.Duration) ([][]string, error) {
 	var rows [][]string
-	type setup struct {
-		name  string
-		start func(dir string) (url string, watch *bench.ProcWatch, stop func(), err error)
-	}
-	origin := fmt.Sprintf("127.0.0.1:%d", env.OriginPort)
-	edge := fmt.Sprintf("127.0.0.1:%d", env.EdgePort)
-	ours := func(dir string, edgeToo bool) (string, *bench.ProcWatch, func(), error) {
-		ocfg := filepath.Join(dir, "origin.yaml")
-		_ = os.WriteFile(ocfg, []byte(fmt.Sprintf("listen: [%q]\nlog: {level: warn}\n", origin)), 0o644)
-		o, err := bench.StartProc(env.Server, filepath.Join(dir, "origin.log"), "-c", ocfg)
-		if err != nil {
-			return "", nil, nil, err
-		}
-		if err := bench.WaitPort(origin, 10*time.Second); err != nil {
-			o.Stop()
-			return "", nil, nil, err
-		}
-		if !edgeToo {
-			return "rtmp://" + origin + "/live/pub", &bench.ProcWatch{PID: o.Cmd.Process.Pid}, o.Stop, nil
-		}
-		ecfg := filepath.Join(dir, "edge.yaml")
-		_ = os.WriteFile(ecfg, []byte(fmt.Sprintf("listen: [%q]\nlog: {level: warn}\nvhosts:\n  __defaultVhost__:\n    cluster: {mode: remote, origin: [%q]}\n", edge, origin)), 0o644)
-		e, err := bench.StartProc(env.Server, filepath.Join(dir, "edge.log"), "-c", ecfg)
-		if err != nil {
-			o.Stop()
-			return "", nil, nil, err
-		}
-		if err := bench.WaitPort(edge, 10*time.Second); err != nil {
-			e.Stop()
-			o.Stop()
-			return "", nil, nil, err
-		}
-		return "rtmp://" + edge + "/live/pub", &bench.ProcWatch{PID: e.Cmd.Process.Pid}, func() { e.Stop(); o.Stop() }, nil
-	}
-	setups := []setup{
-		{"publish into our origin", func(dir string) (string, *bench.ProcWatch, func(), error) { return ours(dir, false) }},
-		{"publish into nginx-rtmp", func(dir string) (string, *bench.ProcWatch, func(), error) {
-			p, err := bench.StartNginx(filepath.Join(dir, "nginx"), origin, "application live { live on; }")
-			if err != nil {
-				return "", nil, nil, err
-			}
-			if err := bench.WaitPort(origin, 10*time.Second); err != nil {
-				p.Stop()
-				return "", nil, nil, err
-			}
-			return "rtmp://" + origin + "/live/pub", &bench.ProcWatch{PID: p.Cmd.Process.Pid}, p.Stop, nil
-		}},
-		{"forward through our edge (edge measured)", func(dir string) (string, *bench.ProcWatch, func(), error) { return ours(dir, true) }},
-	}
-	for _, s := range setups {
-		dir := filepath.Join(out, strings.ReplaceAll(strings.Fields(s.name)[0]+"-"+strings.Fields(s.name)[2], " ", "-"))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, err
-		}
+	for _, s := range []struct {
+		name string
+		set  bench.ServerSet
+		role bench.EdgeRole
+	}{
+		{"publish into our origin", env.OursSet("ours", 350*time.Millisecond), bench.NoEdge},
+		{"publish into nginx-rtmp", env.NginxSet(), bench.NoEdge},
+		{"forward through our edge (edge measured)", env.OursSet("ours", 350*time.Millisecond), bench.PushEdge},
+	} {
 		fmt.Printf("== %s: %d publishers\n", s.name, m)
-		if err := bench.PortsFree(env.OriginPort, env.EdgePort); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.name, err)
-		}
-		url, watch, stop, err := s.start(dir)
+		r, err := env.RunIngest(ctx, s.set, bench.IngestDir(out, s.set.Name, s.role == bench.PushEdge, 1), bench.IngestConfig{
+			Publishers: m, Bitrate: env.Bitrate, Ramp: 50, Settle: 3 * time.Second, Duration: d, Role: s.role,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
-		// Publishers connect, then a steady-state window of d is measured.
-		pctx, cancel := context.WithCancel(ctx)
-		var counter atomic.Int64
-		failures := make(chan error, m)
-		for i := range m {
-			go func() {
-				_, err := bench.PublishCounting(pctx, fmt.Sprintf("%s-%d", url, i), bench.NewSynthetic(env.Bitrate, 30, 60), &counter)
-				if err != nil && pctx.Err() == nil {
-					failures <- err
-				}
-			}()
-		}
-		time.Sleep(3 * time.Second)
-		before, bytes0 := watch.Usage(), counter.Load()
-		time.Sleep(d)
-		u, total := watch.Usage(), counter.Load()-bytes0
-		cancel()
-		stop()
-		failed := len(failures)
-		cpu := u.CPUSeconds - before.CPUSeconds
-		rows = append(rows, []string{s.name, fmt.Sprint(m), fmt.Sprint(failed),
-			fmt.Sprintf("%.1f", float64(total)*8/1e6/d.Seconds()),
-			fmt.Sprintf("%.2f", cpu/(float64(total)/1e9)), fmt.Sprintf("%.1f", u.PeakRSSMB)})
+		rows = append(rows, []string{s.name, fmt.Sprint(m), fmt.Sprint(r.Failed), fmt.Sprintf("%.1f", r.Mbps),
+			fmt.Sprintf("%.2f", r.CPUPerGB), fmt.Sprintf("%.1f", r.Server.PeakRSSMB)})
 		fmt.Println("   ", strings.Join(rows[len(rows)-1], " | "))
 	}
 	return rows, nil

@@ -9,6 +9,8 @@
 //	rtmpbench churn   -url rtmp://HOST/APP/STREAM [-cycles 3000] [-concurrency 50] [-canaries 5] [-pid PID] [-json F]
 //	rtmpbench soak    [-d 30m] [-kill-every 4m] [-players 300] [-server bin/rtmpedge-pprof] [-out soak-out]
 //	rtmpbench cluster [-n 30] [-out bench-out/cluster]   (cold-edge first keyframe with and without the stream registry)
+//	rtmpbench ingest  [-publishers 30] [-runs 3] [-d 20s] [-loads ingest,forward] [-srs PATH] [-out DIR]
+//	rtmpbench streams [-shapes 200x5,50x20] [-runs 3] [-d 20s] [-srs PATH] [-out DIR]
 package main
 
 import (
@@ -50,6 +52,10 @@ func main() {
 		err = soak(ctx, os.Args[2:])
 	case "cluster":
 		err = clusterCold(ctx, os.Args[2:])
+	case "ingest":
+		err = ingest(ctx, os.Args[2:])
+	case "streams":
+		err = streams(ctx, os.Args[2:])
 	default:
 		usage()
 	}
@@ -60,7 +66,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare|churn|gigabit|stall|soak|cluster [flags]   (rtmpbench CMD -h for flags)`)
+	fmt.Fprintln(os.Stderr, `usage: rtmpbench play|publish|floor|compare|churn|gigabit|stall|soak|cluster|ingest|streams [flags]   (rtmpbench CMD -h for flags)`)
 	os.Exit(2)
 }
 

@@ -13,13 +13,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/rtmpedge/rtmpedge/api"
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/loop"
 	"github.com/rtmpedge/rtmpedge/metrics"
+	"github.com/rtmpedge/rtmpedge/pool"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -68,10 +69,12 @@ func run() int {
 	}
 	loop.Version = version
 	if os.Getenv("GOGC") == "" {
-		// The heap is small and grows slowly (media is carved from slabs and
-		// freed by the GC at ~stream bitrate), so a tighter GC target costs
-		// little CPU and keeps an edge box's RSS down.
-		debug.SetGCPercent(25)
+		// The heap is small and mostly media (carved from slabs, freed by
+		// the GC at about the streams' bit rate), so a tight GC target
+		// keeps an edge box's RSS down: 25% over the recent peak of the
+		// live heap, which is where a GOGC of 25 peaks, without the
+		// collections that find the GOP caches still growing (pool.TuneGC).
+		pool.TuneGC(25, 30*time.Second)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
