@@ -5,7 +5,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 CONFIG  ?=
 TAGS    ?=
 
-.PHONY: all build run test fuzz bench bench-micro bench-quick soak clean deps deps-test install uninstall
+.PHONY: all build run test fuzz bench bench-micro bench-quick bench-ingest bench-streams soak clean deps deps-test install uninstall
 
 all: build
 
@@ -53,6 +53,17 @@ BENCH_OUT ?= bench-out
 BENCH_ARGS ?=
 bench: deps-test build bench-micro
 	./bin/rtmpbench compare -out $(BENCH_OUT) $(BENCH_ARGS)
+
+## bench-ingest: publish and forward loads, ours against nginx-rtmp (and SRS when SRS=path/to/srs),
+## 3 alternating runs (~15 minutes with SRS). Results, tables and plots go to BENCH_OUT/ingest.
+SRS ?=
+bench-ingest: deps-test build
+	./bin/rtmpbench ingest -out $(BENCH_OUT)/ingest $(if $(SRS),-srs $(SRS)) $(BENCH_ARGS)
+
+## bench-streams: many streams on one edge (200 x 5 and 50 x 20 players), ours against nginx-rtmp (and
+## SRS), 3 alternating runs (~25 minutes with SRS). Results, tables and plots go to BENCH_OUT/streams.
+bench-streams: deps-test build
+	./bin/rtmpbench streams -out $(BENCH_OUT)/streams $(if $(SRS),-srs $(SRS)) $(BENCH_ARGS)
 
 ## bench-quick: a 2-minute version of the comparison
 bench-quick: deps-test build

@@ -123,6 +123,13 @@ func PlotGroupedBars(groups, series []string, values [][]float64, title, ylabel,
 		p.Add(bars)
 		p.Legend.Add(name, bars)
 	}
+	top := 0.0
+	for _, v := range values {
+		for _, x := range v {
+			top = max(top, x)
+		}
+	}
+	p.Y.Min, p.Y.Max = 0, top*1.3 // room for the legend above the bars
 	p.Legend.Top = true
 	p.NominalX(groups...)
 	p.Add(plotter.NewGrid())

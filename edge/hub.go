@@ -191,6 +191,7 @@ type Hub struct {
 	// Bit rate of what the publisher sends, measured over about a second of
 	// media timestamps.
 	rateBytes int
+	frameSize int // a running average of video packets' sizes (keyframes aside)
 	rateTS    uint32
 	rateSet   bool
 	bitrate   atomic.Int64
@@ -407,6 +408,9 @@ func (h *Hub) add(owner any, typeID uint8, ts uint32, m Media, payload []byte, m
 		h.gopStart = h.head
 		h.gopBytes = 0
 	}
+	if m.Kind == KindVideo && !m.Keyframe && !m.SeqHeader {
+		h.frameSize += (len(pkt.Data) + int(pkt.TagLen) - h.frameSize) / 8
+	}
 	h.pushLocked(pkt)
 	if cap(h.scratch) > maxSlabSize {
 		h.scratch = nil // a rare big copy: not kept for the stream's lifetime
@@ -489,7 +493,7 @@ func (h *Hub) measureLocked(ts uint32, n int) {
 		rate := int64(h.rateBytes) * 8 * 1000 / int64(d)
 		h.bitrate.Store(rate)
 		h.rateTS, h.rateBytes = ts, 0
-		h.slab.SetSize(slabSizeFor(rate))
+		h.slab.SetSize(slabSizeFor(rate, h.frameSize))
 	}
 }
 
@@ -507,10 +511,12 @@ const (
 )
 
 // slabSizeFor returns the block size for a stream of bitRate bits per
-// second: a power of two.
-func slabSizeFor(bitRate int64) int {
+// second whose video packets are frameSize bytes on average: a power of
+// two, and room for three such packets (a block that two frames just do not
+// fit wastes near half of itself).
+func slabSizeFor(bitRate int64, frameSize int) int {
 	size := minSlabSize
-	for size < maxSlabSize && int64(size)*2 <= bitRate/8/8 {
+	for size < maxSlabSize && (int64(size)*2 <= bitRate/8/8 || size < 3*frameSize) {
 		size *= 2
 	}
 	return size
