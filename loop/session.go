@@ -151,7 +151,9 @@ func (ss *session) consume(buf []byte) (used int, err error) {
 	// What stays unread (a partial chunk, up to one message) sits in gnet's
 	// buffer: it counts as held too.
 	defer func() { ss.account(len(buf) - used) }()
-	for !ss.closing && !ss.suspended && !ss.doomed.Load() {
+	// gone: a reply's write failed and gnet closed the connection inside
+	// it; nothing more of it is handled.
+	for !ss.closing && !ss.suspended && !ss.gone && !ss.doomed.Load() {
 		n, msg, err := ss.rd.Read(buf[used:])
 		used += n
 		if err != nil {
@@ -228,6 +230,9 @@ func (ss *session) readBatch(b []byte) bool {
 		b = ss.pend
 	}
 	n, err := ss.consume(b)
+	if ss.gone {
+		return false // closed inside a write while handling what came
+	}
 	ss.keep(b[n:])
 	if err != nil {
 		ss.protocolErr = true
