@@ -173,6 +173,9 @@ func (ss *session) consume(buf []byte) (used int, err error) {
 			return used, err
 		}
 	}
+	if ss.gone {
+		return used, nil
+	}
 	if ss.fwd != nil {
 		ss.fwd.flush() // what this read brought goes to the origin in one write
 	}
