@@ -15,7 +15,7 @@ import (
 // (the reader's buffers plus unread bytes left in gnet's buffer) and, when
 // the server's total goes over max_inflight_bytes, reclaims. Loop only.
 func (ss *session) account(unread int) {
-	if ss.rd == nil {
+	if ss.rd == nil || ss.gone { // closed (inside a write): its share was given back
 		return
 	}
 	h := int64(ss.rd.Held() + unread)

@@ -422,6 +422,9 @@ func (ss *session) playHere(raw, name string, reset bool, v *conf.Vhost) {
 	hdr := chunk.Header{CSID: 5, Length: uint32(len(body)), TypeID: chunk.TypeDataAMF0, StreamID: edge.StreamID}
 	ss.write(chunk.AppendMessage(nil, hdr, body, ss.outChunk))
 
+	if ss.closedMeanwhile(hub) {
+		return
+	}
 	if !hub.Publishing() {
 		ss.waitingFor.Store(time.Now().UnixNano())
 	}
@@ -433,6 +436,20 @@ func (ss *session) playHere(raw, name string, reset bool, v *conf.Vhost) {
 	}
 	ss.publishView()
 	ss.log.Info("play start", "vhost", key.Vhost, "app", key.App, "stream", name, "waiting_for_publisher", !hub.Publishing())
+}
+
+// closedMeanwhile reports whether the connection closed while a play was
+// being set up, giving back the stream it held: a write error inside one
+// of the replies makes gnet run OnClose at once, before the session is a
+// player, and a session joined after that would have its group write to a
+// file descriptor the next connection may already have.
+func (ss *session) closedMeanwhile(hub *edge.Hub) bool {
+	if !ss.gone {
+		return false
+	}
+	ss.srv.hubs.Release(hub)
+	ss.hub = nil
+	return true
 }
 
 func (ss *session) onPause(txn float64, args []any) error {

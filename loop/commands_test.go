@@ -1,8 +1,11 @@
 package loop
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/panjf2000/gnet/v2"
 
 	"github.com/rtmpedge/rtmpedge/amf"
 )
@@ -47,5 +50,62 @@ func TestBadNamesCloseTheSession(t *testing.T) {
 			t.Errorf("%s: a stream was created", name)
 		}
 		fs.shutdown()
+	}
+}
+
+// closeOnWrite is a client connection whose write of a reply containing
+// what fails closes it at once, as gnet runs OnClose inside a write that
+// fails (the peer reset).
+type closeOnWrite struct {
+	*fuzzConn
+	srv  *Server
+	what string
+}
+
+func (c *closeOnWrite) Context() any { return c.ctx }
+
+func (c *closeOnWrite) Write(b []byte) (int, error) {
+	if c.ctx == nil {
+		return 0, errors.New("write on a closed connection")
+	}
+	if strings.Contains(string(b), c.what) {
+		c.srv.OnClose(c, errors.New("write: broken pipe"))
+		c.ctx = nil
+		return 0, errors.New("write: broken pipe")
+	}
+	return len(b), nil
+}
+
+// A player whose connection closes inside one of the replies to its play
+// never joins the stream's players (whose writes would go to a file
+// descriptor the next connection may already have), and gives the stream
+// back.
+func TestPlayClosedInsideItsRepliesDoesNotJoin(t *testing.T) {
+	fs := newFuzzServer(t, fuzzConfigs(t)[0])
+	pub := fs.open()
+	if !fs.feed(pub, append(append([]byte(nil), fuzzHandshake...), publishSession("x", 3, false)...)) {
+		t.Fatal("publisher closed")
+	}
+	c := &closeOnWrite{fuzzConn: newFuzzConn(t, fs.loop), srv: fs.srv, what: "NetStream.Play.Reset"}
+	if _, act := fs.srv.OnOpen(c); act != gnet.None {
+		t.Fatal("refused")
+	}
+	c.in = append(append([]byte(nil), fuzzHandshake...), playSession("x", false)...)
+	_ = fs.srv.OnTraffic(c)
+	fs.loop.run(t)
+	if c.ctx != nil {
+		t.Fatal("the write did not close the connection")
+	}
+	if n := fs.srv.players.Load(); n != 0 {
+		t.Fatalf("%d players after the player's connection closed during its play", n)
+	}
+	for key, g := range fs.srv.groups {
+		if len(g.players) != 0 {
+			t.Fatalf("stream %s has %d players on a loop", key.hub.Key(), len(g.players))
+		}
+	}
+	fs.close(pub)
+	if n := fs.srv.hubs.Len(); n != 0 {
+		t.Fatalf("%d streams held after everyone left", n)
 	}
 }

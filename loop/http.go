@@ -198,6 +198,9 @@ func (ss *session) startHTTPPlay(stream string, req *httpflv.Request, v *conf.Vh
 		ss.writeHTTP(200, flvHeaders...)
 	}
 	ss.write(start)
+	if ss.closedMeanwhile(hub) {
+		return
+	}
 	if !hub.Publishing() {
 		ss.waitingFor.Store(time.Now().UnixNano())
 	}

@@ -162,7 +162,9 @@ func (ss *session) handle(buf []byte) (used int, err error) {
 	// What stays unread (a partial chunk, up to one message) sits in gnet's
 	// buffer: it counts as held too.
 	defer func() { ss.account(len(buf) - used) }()
-	for !ss.closing && !ss.suspended && !ss.doomed.Load() {
+	// gone: a reply's write failed and gnet closed the connection inside
+	// it; nothing more of it is handled.
+	for !ss.closing && !ss.suspended && !ss.gone && !ss.doomed.Load() {
 		n, msg, err := ss.rd.Read(buf[used:])
 		used += n
 		if err != nil {
@@ -181,6 +183,9 @@ func (ss *session) handle(buf []byte) (used int, err error) {
 		if err := ss.handleMessage(msg); err != nil {
 			return used, err
 		}
+	}
+	if ss.gone {
+		return used, nil
 	}
 	if ss.fwd != nil {
 		ss.fwd.flush() // what this read brought goes to the origin in one write
@@ -239,6 +244,9 @@ func (ss *session) readBatch(b []byte) bool {
 		b = ss.pend
 	}
 	n, err := ss.consume(b)
+	if ss.gone {
+		return false // closed inside a write while handling what came
+	}
 	ss.keep(b[n:])
 	if err != nil {
 		ss.protocolErr = true
