@@ -15,9 +15,10 @@ deps:
 deps-test:
 	@scripts/deps.sh --test
 
-## build: the binaries into bin/
+## build: the binaries into bin/, static (no libc: 1.9 MB less resident memory, one file to deploy;
+## the race detector of `test` needs cgo, the servers do not)
 build: deps
-	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## run: the server on its embedded default config (RTMP on :1935), or CONFIG=file
 run: build
@@ -78,8 +79,8 @@ SOAK_D ?= 30m
 SOAK_OUT ?= bench-out/soak
 SOAK_ARGS ?=
 soak: deps-test
-	$(GO) build -trimpath -tags pprof -o bin/rtmpedge-pprof ./cmd/rtmpedge
-	$(GO) build -trimpath -o bin/rtmpbench ./cmd/rtmpbench
+	CGO_ENABLED=0 $(GO) build -trimpath -tags pprof -o bin/rtmpedge-pprof ./cmd/rtmpedge
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/rtmpbench ./cmd/rtmpbench
 	./bin/rtmpbench soak -server bin/rtmpedge-pprof -d $(SOAK_D) -out $(SOAK_OUT) $(SOAK_ARGS)
 
 ## install: bin/rtmpedge (built first if missing) to $(PREFIX)/bin, the starter config to
