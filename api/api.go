@@ -256,6 +256,17 @@ func page(r *http.Request) (start, count int) {
 	return max(start, 0), min(count, maxCount)
 }
 
+// paged converts the page of all that r asks for (start and count).
+func paged[T, J any](r *http.Request, all []T, conv func(T) J) []J {
+	start, count := page(r)
+	items := window(all, start, count)
+	out := make([]J, 0, len(items))
+	for _, x := range items {
+		out = append(out, conv(x))
+	}
+	return out
+}
+
 // window returns items[start:start+count], clamped.
 func window[T any](items []T, start, count int) []T {
 	if start >= len(items) {

@@ -88,10 +88,11 @@ func (r *rates) run(stop <-chan struct{}) {
 // sample records the byte counts of everything there is now.
 func (r *rates) sample(now time.Time) {
 	cur := map[rateKey]sample{}
-	for _, c := range r.srv.Clients() {
+	snap := r.srv.Snapshot()
+	for _, c := range snap.Clients {
 		cur[rateKey{'c', strconv.FormatUint(c.ID, 10)}] = sample{now, c.BytesIn, c.BytesOut}
 	}
-	for _, s := range r.srv.Streams() {
+	for _, s := range snap.Streams {
 		cur[rateKey{'s', s.ID}] = sample{now, s.BytesIn, s.BytesOut}
 	}
 	for name, b := range r.srv.ClientBytes() {

@@ -164,13 +164,8 @@ func (a *API) vhostJSON(v loop.VhostStat) vhostJSON {
 }
 
 func (a *API) clients(w http.ResponseWriter, r *http.Request) {
-	start, count := page(r)
 	all := a.srv.Clients()
-	out := make([]clientJSON, 0, min(count, len(all)))
-	for _, c := range window(all, start, count) {
-		out = append(out, a.clientJSON(c))
-	}
-	a.reply(w, http.StatusOK, codeOK, map[string]any{"clients": out, "total": len(all)})
+	a.reply(w, http.StatusOK, codeOK, map[string]any{"clients": paged(r, all, a.clientJSON), "total": len(all)})
 }
 
 func (a *API) client(w http.ResponseWriter, r *http.Request) {
@@ -197,13 +192,8 @@ func (a *API) kick(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) streams(w http.ResponseWriter, r *http.Request) {
-	start, count := page(r)
 	all := a.srv.Streams()
-	out := make([]streamJSON, 0, min(count, len(all)))
-	for _, s := range window(all, start, count) {
-		out = append(out, a.streamJSON(s))
-	}
-	a.reply(w, http.StatusOK, codeOK, map[string]any{"streams": out, "total": len(all)})
+	a.reply(w, http.StatusOK, codeOK, map[string]any{"streams": paged(r, all, a.streamJSON), "total": len(all)})
 }
 
 func (a *API) stream(w http.ResponseWriter, r *http.Request) {

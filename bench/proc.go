@@ -42,10 +42,10 @@ func (w *ProcWatch) Usage() Usage {
 				u.CPUSeconds += (ut + st) / clockTicks
 			}
 		}
-		u.PeakRSSMB += float64(statusKB(pid, "VmHWM:")) / 1024
-		u.RSSMB += float64(statusKB(pid, "VmRSS:")) / 1024
-		u.AnonMB += float64(statusKB(pid, "RssAnon:")) / 1024
-		u.FileMB += float64(statusKB(pid, "RssFile:")) / 1024
+		u.PeakRSSMB += float64(StatusKB(pid, "VmHWM:")) / 1024
+		u.RSSMB += float64(StatusKB(pid, "VmRSS:")) / 1024
+		u.AnonMB += float64(StatusKB(pid, "RssAnon:")) / 1024
+		u.FileMB += float64(StatusKB(pid, "RssFile:")) / 1024
 		if w.UpstreamPort > 0 {
 			u.Upstreams += countConns(pid, w.UpstreamPort)
 		}
@@ -63,7 +63,9 @@ func statFields(b []byte) []string {
 	return strings.Fields(string(b[i+1:]))
 }
 
-func statusKB(pid int, key string) int {
+// StatusKB returns a kB field (such as "VmRSS:") of /proc/PID/status (0:
+// absent or unreadable).
+func StatusKB(pid int, key string) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0

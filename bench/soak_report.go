@@ -60,7 +60,7 @@ func sampleProc(httpc *http.Client, s *soakServer) *SoakProcSample {
 	}
 	u := (&ProcWatch{PID: pid}).Usage()
 	return &SoakProcSample{PID: pid, RSSMB: st.RSSMB, HWMMB: st.HWMMB, AnonMB: u.AnonMB, FileMB: u.FileMB, FDs: st.FDs, Clients: st.Held,
-		Threads:    statusKB(pid, "Threads:"), // a count, not kB: statusKB reads any numeric field
+		Threads:    StatusKB(pid, "Threads:"), // a count, not kB: StatusKB reads any numeric field
 		Goroutines: goroutines(httpc, s.pprof),
 		CPUSeconds: u.CPUSeconds}
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -217,20 +216,7 @@ func (s *server) fds() int {
 
 // statusKB returns a field (such as "VmRSS:") of the server's
 // /proc/PID/status in KiB.
-func (s *server) statusKB(field string) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.pid()))
-	if err != nil {
-		return 0
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == field {
-			n, _ := strconv.Atoi(f[1])
-			return n
-		}
-	}
-	return 0
-}
+func (s *server) statusKB(field string) int { return bench.StatusKB(s.pid(), field) }
 
 // requireTool skips nothing: the suite's set-up installs the tools, so a
 // missing one is a failure.

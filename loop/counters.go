@@ -76,11 +76,8 @@ type Telemetry struct {
 	PlayerSkips    atomic.Uint64     // players skipped to a keyframe for lagging
 	LagDisconnects atomic.Uint64     // players disconnected for staying behind
 
-	hooksMu sync.Mutex
-	hooks   map[string]*HookStats
-
-	originsMu sync.Mutex
-	origins   map[string]*OriginCounters
+	hooks   named[HookStats]
+	origins named[OriginCounters]
 
 	closedMu sync.Mutex
 	closed   map[string]*[2]uint64 // per vhost: bytes received from and sent to connections that closed
@@ -141,55 +138,46 @@ func (s *Server) ClientBytes() map[string][2]uint64 {
 }
 
 // Hook returns the stats of a hook action ("on_connect", ...).
-func (t *Telemetry) Hook(action string) *HookStats {
-	t.hooksMu.Lock()
-	defer t.hooksMu.Unlock()
-	if t.hooks == nil {
-		t.hooks = make(map[string]*HookStats)
-	}
-	h := t.hooks[action]
-	if h == nil {
-		h = &HookStats{}
-		t.hooks[action] = h
-	}
-	return h
-}
+func (t *Telemetry) Hook(action string) *HookStats { return t.hooks.get(action) }
 
 // Hooks returns the hook actions seen so far, sorted, with their stats.
-func (t *Telemetry) Hooks() ([]string, []*HookStats) {
-	t.hooksMu.Lock()
-	defer t.hooksMu.Unlock()
-	names := slices.Sorted(maps.Keys(t.hooks))
-	stats := make([]*HookStats, len(names))
-	for i, n := range names {
-		stats[i] = t.hooks[n]
-	}
-	return names, stats
-}
+func (t *Telemetry) Hooks() ([]string, []*HookStats) { return t.hooks.sorted() }
 
 // Origin returns the counters of origin addr.
-func (t *Telemetry) Origin(addr string) *OriginCounters {
-	t.originsMu.Lock()
-	defer t.originsMu.Unlock()
-	if t.origins == nil {
-		t.origins = make(map[string]*OriginCounters)
-	}
-	o := t.origins[addr]
-	if o == nil {
-		o = &OriginCounters{}
-		t.origins[addr] = o
-	}
-	return o
-}
+func (t *Telemetry) Origin(addr string) *OriginCounters { return t.origins.get(addr) }
 
 // Origins returns the origins seen so far, sorted, with their counters.
-func (t *Telemetry) Origins() ([]string, []*OriginCounters) {
-	t.originsMu.Lock()
-	defer t.originsMu.Unlock()
-	names := slices.Sorted(maps.Keys(t.origins))
-	out := make([]*OriginCounters, len(names))
-	for i, n := range names {
-		out[i] = t.origins[n]
+func (t *Telemetry) Origins() ([]string, []*OriginCounters) { return t.origins.sorted() }
+
+// named holds a T per name, made at the name's first use.
+type named[T any] struct {
+	mu sync.Mutex
+	m  map[string]*T
+}
+
+// get returns the T of name.
+func (n *named[T]) get(name string) *T {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.m == nil {
+		n.m = make(map[string]*T)
+	}
+	v := n.m[name]
+	if v == nil {
+		v = new(T)
+		n.m[name] = v
+	}
+	return v
+}
+
+// sorted returns the names seen so far, sorted, with their Ts.
+func (n *named[T]) sorted() ([]string, []*T) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	names := slices.Sorted(maps.Keys(n.m))
+	out := make([]*T, len(names))
+	for i, name := range names {
+		out[i] = n.m[name]
 	}
 	return names, out
 }

@@ -187,9 +187,27 @@ func (ss *session) stat() ClientStat {
 	return c
 }
 
-// Streams returns every live stream, by name.
-func (s *Server) Streams() []StreamStat {
+// Snapshot is one reading of the clients, streams and vhosts: the streams'
+// and vhosts' client figures are of the same walk of the connections.
+type Snapshot struct {
+	Clients []ClientStat
+	Streams []StreamStat
+	Vhosts  []VhostStat
+}
+
+// Snapshot reads the clients once and the streams and vhosts with them,
+// for a caller that wants more than one of the three (a metrics scrape, a
+// rate sample): Streams and Vhosts each read the clients again.
+func (s *Server) Snapshot() Snapshot {
 	clients := s.Clients()
+	return Snapshot{Clients: clients, Streams: s.streams(clients), Vhosts: s.vhosts(clients)}
+}
+
+// Streams returns every live stream, by name.
+func (s *Server) Streams() []StreamStat { return s.streams(s.Clients()) }
+
+// streams returns every live stream, by name, with the figures of clients.
+func (s *Server) streams(clients []ClientStat) []StreamStat {
 	byStream := map[string][]ClientStat{}
 	for _, c := range clients {
 		if c.StreamID != "" {
@@ -244,7 +262,10 @@ func (s *Server) upstreamStat(h *edge.Hub) *UpstreamStat {
 }
 
 // Vhosts returns the configured vhosts with their clients and streams.
-func (s *Server) Vhosts() []VhostStat {
+func (s *Server) Vhosts() []VhostStat { return s.vhosts(s.Clients()) }
+
+// vhosts returns the configured vhosts with the figures of clients.
+func (s *Server) vhosts(clients []ClientStat) []VhostStat {
 	cfg := s.config()
 	byName := map[string]*VhostStat{}
 	for name, v := range cfg.Vhosts {
@@ -264,7 +285,7 @@ func (s *Server) Vhosts() []VhostStat {
 		}
 		byName[name] = vs
 	}
-	for _, c := range s.Clients() {
+	for _, c := range clients {
 		if vs := byName[c.Vhost]; vs != nil {
 			vs.Clients++
 			vs.BytesIn += c.BytesIn

@@ -128,6 +128,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descNotify, float64(cnt.NotifyFailed), "failed")
 	counter(descNotify, float64(cnt.NotifyDropped), "dropped")
 
+	// One reading of the clients, streams and vhosts for the whole scrape.
+	snap := c.srv.Snapshot()
+
 	// Connections by protocol and role, players by vhost.
 	type pr struct{ protocol, role string }
 	conns := map[pr]int{}
@@ -137,10 +140,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	players := map[string]int{}
-	for _, v := range c.srv.Vhosts() {
+	for _, v := range snap.Vhosts {
 		players[v.Name] = 0
 	}
-	for _, cl := range c.srv.Clients() {
+	for _, cl := range snap.Clients {
 		role := "none"
 		switch {
 		case cl.Publish:
@@ -159,7 +162,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	streams, publishing := 0, 0
-	for _, s := range c.srv.Streams() {
+	for _, s := range snap.Streams {
 		streams++
 		if s.Publishing {
 			publishing++
@@ -179,7 +182,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descOriginFail, float64(o.Failures.Load()), names[i])
 		counter(descOriginDead, float64(o.DeadMarks.Load()), names[i])
 	}
-	for _, v := range c.srv.Vhosts() {
+	for _, v := range snap.Vhosts {
 		for _, o := range v.Origins {
 			up := 0.0
 			if o.DeadUntil.IsZero() {

@@ -20,24 +20,23 @@ import (
 func clusterCold(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("cluster", flag.ExitOnError)
 	n := fs.Int("n", 30, "cold starts of each set-up")
-	out := fs.String("out", "bench-out/cluster", "directory for logs, JSON and the table")
-	server := fs.String("server", "bin/rtmpedge", "our server binary")
-	video := fs.String("video", "", "FLV to feed the origin (default: a generated 60 s 720p30 H.264 + AAC file)")
+	rf := addRunFlags(fs, "bench-out/cluster", "bin/rtmpedge")
 	originPort := fs.Int("origin-port", 19450, "origin port")
 	edgePort := fs.Int("edge-port", 19451, "edge port")
 	_ = fs.Parse(args)
 
-	self, srv, bitrate, err := prepareRun(*out, *server, video)
+	env, err := rf.env()
 	if err != nil {
 		return err
 	}
-	env := bench.Env{Server: srv, Bench: self, Video: *video, Bitrate: bitrate, OriginPort: *originPort, EdgePort: *edgePort}
+	env.OriginPort, env.EdgePort = *originPort, *edgePort
+	out := *rf.out
 	kinds := []bench.Kind{env.OursClusterKind("without registry", false), env.OursClusterKind("with registry", true)}
 	fmt.Printf("cold edge, first player's first keyframe: %d cold starts of each set-up, alternating; machine: %d cores\n", *n, numCPU())
 	ms := map[string][]float64{}
 	for i := range *n {
 		for _, k := range kinds {
-			dir := filepath.Join(*out, fmt.Sprintf("%s-%02d", strings.ReplaceAll(k.Name, " ", "-"), i))
+			dir := filepath.Join(out, fmt.Sprintf("%s-%02d", strings.ReplaceAll(k.Name, " ", "-"), i))
 			v, err := bench.ColdStart(ctx, k, dir, 1)
 			if err != nil {
 				return fmt.Errorf("%s: %w", k.Name, err)
@@ -64,10 +63,10 @@ func clusterCold(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(&b, "\nThe registry lookup adds %.1f ms at p50 (target: at most 5 ms).\n", p50[kinds[1].Name]-p50[kinds[0].Name])
 	fmt.Print("\n" + b.String())
-	if err := os.WriteFile(filepath.Join(*out, "cluster-cold.md"), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, "cluster-cold.md"), []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	return bench.WriteJSON(filepath.Join(*out, "cluster-cold.json"), map[string]any{"first_keyframe_ms": ms, "p50_ms": p50})
+	return bench.WriteJSON(filepath.Join(out, "cluster-cold.json"), map[string]any{"first_keyframe_ms": ms, "p50_ms": p50})
 }
 
 // quantile returns the q quantile of sorted v (nearest rank below).

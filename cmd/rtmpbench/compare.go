@@ -24,9 +24,7 @@ func compare(ctx context.Context, args []string) error {
 	runs := fs.Int("runs", 3, "alternating runs of each set-up")
 	d := fs.Duration("d", 30*time.Second, "measurement window of a run")
 	ramp := fs.Float64("ramp", 250, "players started per second")
-	out := fs.String("out", "bench-out", "directory for logs, JSON, tables and plots")
-	server := fs.String("server", "bin/rtmpedge", "our server binary")
-	video := fs.String("video", "", "FLV to feed the origins (default: a generated 60 s 720p30 H.264 + AAC file)")
+	rf := addRunFlags(fs, "bench-out", "bin/rtmpedge")
 	kinds := fs.String("kinds", "ours-350ms,ours-0ms,nginx-rtmp,floor-350ms,floor-33ms", "set-ups to compare")
 	scaling := fs.String("scaling", "50,100,250,500", "player counts for the scaling sweep (empty: none)")
 	scalingD := fs.Duration("scaling-d", 15*time.Second, "measurement window of a scaling run")
@@ -39,12 +37,13 @@ func compare(ctx context.Context, args []string) error {
 	client := fs.String("client", clientGo, "players: rtmpbench, rtmpdump (processes) or both (two rows per set-up)")
 	_ = fs.Parse(args)
 
-	self, srv, bitrate, err := prepareRun(*out, *server, video)
+	env, err := rf.env()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("stream %s: %.2f Mbit/s; %d players; %d runs of %s; machine: %d cores\n", *video, bitrate/1e6, *players, *runs, *d, numCPU())
-	env := bench.Env{Server: srv, Bench: self, Video: *video, Bitrate: bitrate, OriginPort: *originPort, EdgePort: *edgePort, HTTPPort: *httpPort}
+	env.OriginPort, env.EdgePort, env.HTTPPort = *originPort, *edgePort, *httpPort
+	bitrate, out := env.Bitrate, *rf.out
+	fmt.Printf("stream %s: %.2f Mbit/s; %d players; %d runs of %s; machine: %d cores\n", env.Video, bitrate/1e6, *players, *runs, *d, numCPU())
 	all := map[string]bench.Kind{
 		"ours-350ms":   env.OursKind("ours-350ms", 350*time.Millisecond),
 		"ours-0ms":     env.OursKind("ours-0ms", 0),
@@ -57,19 +56,11 @@ func compare(ctx context.Context, args []string) error {
 	if *srs != "" {
 		all["srs"] = env.SRSKind("srs", *srs, 350*time.Millisecond)
 		all["srs-httpflv"] = env.SRSFLVKind("srs-httpflv", *srs, 350*time.Millisecond)
-		kindsSet := false
-		fs.Visit(func(f *flag.Flag) { kindsSet = kindsSet || f.Name == "kinds" })
-		if !kindsSet {
-			*kinds += ",srs"
-		}
+		addSRS(fs, kinds)
 	}
-	var order []bench.Kind
-	for _, k := range strings.Split(*kinds, ",") {
-		kind, ok := all[strings.TrimSpace(k)]
-		if !ok {
-			return fmt.Errorf("unknown kind %q", k)
-		}
-		order = append(order, kind)
+	order, err := pick(all, *kinds)
+	if err != nil {
+		return err
 	}
 	byClient, err := clientRuns(order, *client)
 	if err != nil {
@@ -81,7 +72,7 @@ func compare(ctx context.Context, args []string) error {
 	for run := 1; run <= *runs; run++ {
 		for _, cr := range byClient {
 			fmt.Printf("== run %d/%d: %s\n", run, *runs, cr.name)
-			r, err := runKindClient(ctx, cr.kind, cr.client, filepath.Join(*out, fmt.Sprintf("%s-run%d", cr.name, run)), *players, *ramp, *d, os.Stdout)
+			r, err := runKindClient(ctx, cr.kind, cr.client, filepath.Join(out, fmt.Sprintf("%s-run%d", cr.name, run)), *players, *ramp, *d, os.Stdout)
 			if err != nil {
 				return err
 			}
@@ -104,7 +95,7 @@ func compare(ctx context.Context, args []string) error {
 		for _, name := range []string{"ours-350ms", "nginx-rtmp"} {
 			if k, ok := all[name]; ok && strings.Contains(*kinds, name) {
 				fmt.Printf("== cold edge, first player: %s\n", name)
-				v, err := bench.ColdStart(ctx, k, filepath.Join(*out, name+"-cold"), *cold)
+				v, err := bench.ColdStart(ctx, k, filepath.Join(out, name+"-cold"), *cold)
 				if err != nil {
 					return err
 				}
@@ -127,7 +118,7 @@ func compare(ctx context.Context, args []string) error {
 					continue
 				}
 				fmt.Printf("== scaling: %s with %d players\n", name, n)
-				r, err := runKindClient(ctx, k, *client, filepath.Join(*out, fmt.Sprintf("%s-scale%d", name, n)), n, *ramp, *scalingD, nil)
+				r, err := runKindClient(ctx, k, *client, filepath.Join(out, fmt.Sprintf("%s-scale%d", name, n)), n, *ramp, *scalingD, nil)
 				if err != nil {
 					return err
 				}
@@ -140,7 +131,7 @@ func compare(ctx context.Context, args []string) error {
 
 	var pubRows [][]string
 	if *publishers > 0 {
-		pubRows, err = publishLoads(ctx, env, *out, *publishers, *scalingD)
+		pubRows, err = publishLoads(ctx, env, out, *publishers, *scalingD)
 		if err != nil {
 			return err
 		}
@@ -148,17 +139,17 @@ func compare(ctx context.Context, args []string) error {
 
 	report := clientNote(*client) + sideBySide(order, results, coldMs, bitrate, *players, *runs, pubRows)
 	fmt.Println(report)
-	if err := os.WriteFile(filepath.Join(*out, "results.md"), []byte(report), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, "results.md"), []byte(report), 0o644); err != nil {
 		return err
 	}
-	if err := bench.WriteJSON(filepath.Join(*out, "results.json"), map[string]any{"results": results, "cold_first_keyframe_ms": coldMs, "bitrate": bitrate}); err != nil {
+	if err := bench.WriteJSON(filepath.Join(out, "results.json"), map[string]any{"results": results, "cold_first_keyframe_ms": coldMs, "bitrate": bitrate}); err != nil {
 		return err
 	}
-	if err := bench.PlotTimeline(firstRuns, fmt.Sprintf("%d players", *players), filepath.Join(*out, "timeline.png")); err != nil {
+	if err := bench.PlotTimeline(firstRuns, fmt.Sprintf("%d players", *players), filepath.Join(out, "timeline.png")); err != nil {
 		return err
 	}
 	if len(scale) > 0 {
-		if err := bench.PlotScaling(scale, "CPU per GB delivered vs players", filepath.Join(*out, "scaling.png")); err != nil {
+		if err := bench.PlotScaling(scale, "CPU per GB delivered vs players", filepath.Join(out, "scaling.png")); err != nil {
 			return err
 		}
 	}
@@ -168,7 +159,7 @@ func compare(ctx context.Context, args []string) error {
 		labels = append(labels, k.Name)
 		values = append(values, bench.Median(results[k.Name], func(r bench.Result) float64 { return r.CPUPerGB }))
 	}
-	return bench.PlotBars(labels, values, fmt.Sprintf("edge CPU-s per GB, %d players, median of %d", *players, *runs), "CPU-s/GB", filepath.Join(*out, "cpu-per-gb.png"))
+	return bench.PlotBars(labels, values, fmt.Sprintf("edge CPU-s per GB, %d players, median of %d", *players, *runs), "CPU-s/GB", filepath.Join(out, "cpu-per-gb.png"))
 }
 
 func sideBySide(order []bench.Kind, results map[string][]bench.Result, cold map[string][]float64, bitrate float64, players, runs int, pubRows [][]string) string {
@@ -303,41 +294,6 @@ func generateVideo(path string) error {
 		return fmt.Errorf("generating %s: %v: %s", path, err, out)
 	}
 	return nil
-}
-
-// prepareRun makes the output directory and resolves what a comparison
-// needs: this harness's path, our server's absolute path, and the video fed
-// to the origins (generated into out when *video is empty; made absolute)
-// with its bit rate.
-func prepareRun(out, server string, video *string) (self, srv string, bitrate float64, err error) {
-	if err = os.MkdirAll(out, 0o755); err != nil {
-		return "", "", 0, err
-	}
-	if self, err = os.Executable(); err != nil {
-		return "", "", 0, err
-	}
-	if srv, err = filepath.Abs(server); err != nil {
-		return "", "", 0, err
-	}
-	if _, err = os.Stat(srv); err != nil {
-		return "", "", 0, fmt.Errorf("our server %s: %w (run make build)", srv, err)
-	}
-	if *video == "" {
-		*video = filepath.Join(out, "bench-720p.flv")
-		if _, err := os.Stat(*video); err != nil {
-			fmt.Println("generating", *video)
-			if err := generateVideo(*video); err != nil {
-				return "", "", 0, err
-			}
-		}
-	}
-	if *video, err = filepath.Abs(*video); err != nil {
-		return "", "", 0, err
-	}
-	if bitrate, err = fileBitrate(*video); err != nil {
-		return "", "", 0, fmt.Errorf("%s: %w", *video, err)
-	}
-	return self, srv, bitrate, nil
 }
 
 // fileBitrate is the media bytes of an FLV over its duration, in bit/s.

@@ -30,9 +30,7 @@ func gigabit(ctx context.Context, args []string) error {
 	playersFlag := fs.String("players", "800,1000", "player counts, one load each per set-up")
 	d := fs.Duration("d", 20*time.Second, "measurement window of a load")
 	ramp := fs.Float64("ramp", 200, "players started per second")
-	out := fs.String("out", "gigabit-out", "directory for logs, JSON, tables and plots")
-	server := fs.String("server", "bin/rtmpedge", "our server binary")
-	video := fs.String("video", "", "FLV to feed the origins (default: a generated 60 s 720p30 H.264 + AAC file in -out)")
+	rf := addRunFlags(fs, "gigabit-out", "bin/rtmpedge")
 	srs := fs.String("srs", "", "SRS binary (e.g. ../shared/peers/srs): adds the set-up srs (mw_latency 350 ms)")
 	kinds := fs.String("kinds", "", "set-ups, comma-separated (default: ours-350ms, nginx-rtmp, srs with -srs, then each -ours-extra)")
 	var extras extraFlag
@@ -62,10 +60,11 @@ func gigabit(ctx context.Context, args []string) error {
 		}
 		counts = append(counts, n)
 	}
-	self, srv, bitrate, err := prepareRun(*out, *server, video)
+	env, err := rf.env()
 	if err != nil {
 		return err
 	}
+	self, bitrate, out := env.Bench, env.Bitrate, *rf.out
 
 	if removed, err := bench.CleanStaleLinks(); err != nil {
 		fmt.Fprintln(os.Stderr, "gigabit: cleaning stale namespaces:", err)
@@ -86,10 +85,9 @@ func gigabit(ctx context.Context, args []string) error {
 		}
 	}()
 	fmt.Printf("link %s (%s) -> %s (%s): tbf rate %s burst %s latency %s\n", link.Server, link.ServerIP, link.Client, link.ClientIP, *rate, *burst, *latency)
-	fmt.Printf("stream %s: %.2f Mbit/s; players %v; window %s; machine: %d cores\n", *video, bitrate/1e6, counts, *d, numCPU())
+	fmt.Printf("stream %s: %.2f Mbit/s; players %v; window %s; machine: %d cores\n", env.Video, bitrate/1e6, counts, *d, numCPU())
 
-	env := bench.Env{Server: srv, Bench: self, Video: *video, Bitrate: bitrate, OriginPort: *originPort, EdgePort: *edgePort,
-		Netns: link.Server, Host: link.ServerIP}
+	env.OriginPort, env.EdgePort, env.Netns, env.Host = *originPort, *edgePort, link.Server, link.ServerIP
 	all := map[string]bench.Kind{
 		"ours-350ms": env.OursKind("ours-350ms", 350*time.Millisecond),
 		"ours-0ms":   env.OursKind("ours-0ms", 0),
@@ -133,14 +131,14 @@ func gigabit(ctx context.Context, args []string) error {
 	var results []bench.GigabitResult
 	var failures []string
 	save := func() error {
-		return bench.WriteJSON(filepath.Join(*out, "results.json"), map[string]any{
+		return bench.WriteJSON(filepath.Join(out, "results.json"), map[string]any{
 			"results": results, "failures": failures, "bitrate": bitrate, "shape": shape,
 		})
 	}
 	for _, n := range counts {
 		for _, k := range order {
 			fmt.Printf("== %s with %d players\n", k.Name, n)
-			dir := filepath.Join(*out, fmt.Sprintf("%s-%d", k.Name, n))
+			dir := filepath.Join(out, fmt.Sprintf("%s-%d", k.Name, n))
 			r, err := bench.RunGigabit(ctx, k, dir, bench.GigabitConfig{Link: link, Bench: self, Players: n, Ramp: *ramp, Duration: *d, Progress: os.Stdout})
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -154,7 +152,7 @@ func gigabit(ctx context.Context, args []string) error {
 			results = append(results, r)
 			link := bench.Result{Name: "link via tc (frames; no lag)", Samples: r.LinkTimeline}
 			if err := bench.PlotTimeline([]bench.Result{r.Result, link}, fmt.Sprintf("%s, %d players, %s link", k.Name, n, *rate),
-				filepath.Join(*out, fmt.Sprintf("%s-%d.png", k.Name, n))); err != nil {
+				filepath.Join(out, fmt.Sprintf("%s-%d.png", k.Name, n))); err != nil {
 				return err
 			}
 			if err := save(); err != nil {
@@ -167,7 +165,7 @@ func gigabit(ctx context.Context, args []string) error {
 		report += "\nFailed loads:\n\n- " + strings.Join(failures, "\n- ") + "\n"
 	}
 	fmt.Println(report)
-	if err := os.WriteFile(filepath.Join(*out, "results.md"), []byte(report), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, "results.md"), []byte(report), 0o644); err != nil {
 		return err
 	}
 	if len(failures) > 0 {

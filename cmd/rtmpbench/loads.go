@@ -41,33 +41,19 @@ func addLoadFlags(fs *flag.FlagSet, out string) loadFlags {
 
 // sets resolves the flags to the environment and the set-ups to run.
 func (f loadFlags) sets(fs *flag.FlagSet) (bench.Env, []bench.ServerSet, error) {
-	if err := os.MkdirAll(*f.out, 0o755); err != nil {
-		return bench.Env{}, nil, err
-	}
-	srv, err := filepath.Abs(*f.server)
+	srv, err := ourServer(*f.out, *f.server)
 	if err != nil {
 		return bench.Env{}, nil, err
-	}
-	if _, err := os.Stat(srv); err != nil {
-		return bench.Env{}, nil, fmt.Errorf("our server %s: %w (run make build)", srv, err)
 	}
 	env := bench.Env{Server: srv, Bitrate: *f.bitrate, OriginPort: *f.originPort, EdgePort: *f.edgePort}
 	all := map[string]bench.ServerSet{"ours": env.OursSet("ours", 350*time.Millisecond), "nginx-rtmp": env.NginxSet()}
 	if *f.srs != "" {
 		all["srs"] = env.SRSSet("srs", *f.srs, 350*time.Millisecond, "")
-		kindsSet := false
-		fs.Visit(func(fl *flag.Flag) { kindsSet = kindsSet || fl.Name == "kinds" })
-		if !kindsSet {
-			*f.kinds += ",srs"
-		}
+		addSRS(fs, f.kinds)
 	}
-	var sets []bench.ServerSet
-	for _, k := range strings.Split(*f.kinds, ",") {
-		set, ok := all[strings.TrimSpace(k)]
-		if !ok {
-			return env, nil, fmt.Errorf("unknown set-up %q", k)
-		}
-		sets = append(sets, set)
+	sets, err := pick(all, *f.kinds)
+	if err != nil {
+		return env, nil, err
 	}
 	return env, sets, nil
 }

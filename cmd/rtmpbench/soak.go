@@ -42,23 +42,23 @@ func soak(ctx context.Context, args []string) error {
 	tolFDs := fs.Float64("tol-fds", 30, "flat: fd slope at most this many per hour")
 	basePort := fs.Int("base-port", 19480, "origin 1, origin 2, edge, hook server, then the three pprof ports")
 	seed := fs.Uint64("seed", 0, "random schedule (0: from the clock)")
-	server := fs.String("server", "bin/rtmpedge-pprof", "our server binary, built with -tags pprof")
-	video := fs.String("video", "", "FLV the publishers loop (default: a generated 60 s 720p30 H.264 + AAC file)")
-	out := fs.String("out", "bench-out/soak", "directory for configs, logs, JSON, the table and the plot")
+	rf := addRunFlags(fs, "bench-out/soak", "bin/rtmpedge-pprof")
+	fs.Lookup("server").Usage += ", built with -tags pprof"
 	_ = fs.Parse(args)
 
 	phases, err := bench.ParseHookPhases(*hookPhases)
 	if err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
-	_, srv, bitrate, err := prepareRun(*out, *server, video)
+	env, err := rf.env()
 	if err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
+	out := *rf.out
 	fmt.Printf("soak for %s: %d streams of %s (%.2f Mbit/s) to 2 origins, %d players on the edge, origin 1 killed every %s; machine: %d cores; output in %s\n",
-		*d, *streams, *video, bitrate/1e6, *players, *killEvery, numCPU(), *out)
+		*d, *streams, env.Video, env.Bitrate/1e6, *players, *killEvery, numCPU(), out)
 	r, err := bench.Soak(ctx, bench.SoakConfig{
-		Server: srv, Video: *video, Dir: *out,
+		Server: env.Server, Video: env.Video, Dir: out,
 		Duration: *d, Warmup: *warmup, Every: *every, KillEvery: *killEvery, RestartAfter: *restartAfter,
 		Streams: *streams, PublishMin: *pubMin, PublishMax: *pubMax, PauseMin: *pauseMin, PauseMax: *pauseMax,
 		Players: *players, JoinRate: *joinRate, LifeMin: *lifeMin, LifeMax: *lifeMax,
@@ -73,17 +73,17 @@ func soak(ctx context.Context, args []string) error {
 	report := bench.SoakMarkdown(r)
 	fmt.Println()
 	fmt.Println(report)
-	if err := os.WriteFile(filepath.Join(*out, "soak.md"), []byte(report), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, "soak.md"), []byte(report), 0o644); err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
-	if err := bench.WriteJSON(filepath.Join(*out, "soak.json"), r); err != nil {
+	if err := bench.WriteJSON(filepath.Join(out, "soak.json"), r); err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
-	if err := bench.PlotSoak(r, filepath.Join(*out, "soak.png")); err != nil {
+	if err := bench.PlotSoak(r, filepath.Join(out, "soak.png")); err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
 	if !r.Pass {
-		return fmt.Errorf("soak: FAILED (see %s)", filepath.Join(*out, "soak.md"))
+		return fmt.Errorf("soak: FAILED (see %s)", filepath.Join(out, "soak.md"))
 	}
 	return nil
 }

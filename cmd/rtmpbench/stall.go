@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/rtmpedge/rtmpedge/bench"
@@ -22,10 +21,8 @@ func stall(ctx context.Context, args []string) error {
 	d := fs.Duration("d", 30*time.Second, "observation window after the last stalled player started")
 	ramp := fs.Float64("ramp", 250, "stalled players started per second")
 	kinds := fs.String("kinds", "ours-350ms,nginx-rtmp", "set-ups to run (ours-350ms, ours-0ms, nginx-rtmp; srs with -srs)")
-	server := fs.String("server", "bin/rtmpedge", "our server binary")
 	srs := fs.String("srs", "", "SRS binary (e.g. ../shared/peers/srs): adds the set-up srs (mw_latency 350 ms) to the kinds")
-	video := fs.String("video", "", "FLV to feed the origins (default: a generated 60 s 720p30 H.264 + AAC file)")
-	out := fs.String("out", "stall-out", "directory for logs, JSON and the table")
+	rf := addRunFlags(fs, "stall-out", "bin/rtmpedge")
 	originPort := fs.Int("origin-port", 19470, "origin port")
 	edgePort := fs.Int("edge-port", 19471, "edge port")
 	canaries := fs.Int("canaries", 3, "ordinary players watching the stream meanwhile")
@@ -35,11 +32,12 @@ func stall(ctx context.Context, args []string) error {
 	if *players < 0 || *canaries < 0 || *ramp < 0 || *d <= 0 {
 		return fmt.Errorf("stall: -players, -canaries and -ramp must be >= 0 and -d > 0")
 	}
-	self, srv, bitrate, err := prepareRun(*out, *server, video)
+	env, err := rf.env()
 	if err != nil {
 		return fmt.Errorf("stall: %w", err)
 	}
-	env := bench.Env{Server: srv, Bench: self, Video: *video, Bitrate: bitrate, OriginPort: *originPort, EdgePort: *edgePort}
+	env.OriginPort, env.EdgePort = *originPort, *edgePort
+	bitrate, out := env.Bitrate, *rf.out
 	all := map[string]bench.Kind{
 		"ours-350ms": env.OursKind("ours-350ms", 350*time.Millisecond),
 		"ours-0ms":   env.OursKind("ours-0ms", 0),
@@ -47,29 +45,21 @@ func stall(ctx context.Context, args []string) error {
 	}
 	if *srs != "" {
 		all["srs"] = env.SRSKind("srs", *srs, 350*time.Millisecond)
-		kindsSet := false
-		fs.Visit(func(f *flag.Flag) { kindsSet = kindsSet || f.Name == "kinds" })
-		if !kindsSet {
-			*kinds += ",srs"
-		}
+		addSRS(fs, kinds)
 	}
-	var order []bench.Kind
-	for _, k := range strings.Split(*kinds, ",") {
-		kind, ok := all[strings.TrimSpace(k)]
-		if !ok {
-			return fmt.Errorf("stall: unknown kind %q", k)
-		}
-		order = append(order, kind)
+	order, err := pick(all, *kinds)
+	if err != nil {
+		return fmt.Errorf("stall: %w", err)
 	}
 	fmt.Printf("stream %s: %.2f Mbit/s; %d stalled players (SO_RCVBUF %d) at %.0f/s, %d canaries, window %s; machine: %d cores\n",
-		*video, bitrate/1e6, *players, *readBuf, *ramp, *canaries, *d, numCPU())
+		env.Video, bitrate/1e6, *players, *readBuf, *ramp, *canaries, *d, numCPU())
 
 	var results []bench.StallResult
 	for _, k := range order {
 		fmt.Printf("== %s\n", k.Name)
 		var r bench.StallResult
 		var lerr error
-		_, err := bench.RunKindWith(ctx, k, filepath.Join(*out, k.Name), func(url string, _ bool, watch *bench.ProcWatch) bench.Result {
+		_, err := bench.RunKindWith(ctx, k, filepath.Join(out, k.Name), func(url string, _ bool, watch *bench.ProcWatch) bench.Result {
 			r, lerr = bench.StallLoad(ctx, bench.StallConfig{URL: url, Players: *players, Ramp: *ramp, Duration: *d,
 				ReadBuffer: *readBuf, Canaries: *canaries, Progress: os.Stdout, Server: watch})
 			return bench.Result{}
@@ -96,10 +86,10 @@ func stall(ctx context.Context, args []string) error {
 		*players, *readBuf, *canaries, bitrate/1e6, *d) + bench.Markdown(bench.StallHeader, rows)
 	fmt.Println()
 	fmt.Println(report)
-	if err := os.WriteFile(filepath.Join(*out, "stall.md"), []byte(report), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(out, "stall.md"), []byte(report), 0o644); err != nil {
 		return fmt.Errorf("stall: %w", err)
 	}
-	if err := bench.WriteJSON(filepath.Join(*out, "stall.json"), map[string]any{"results": results, "bitrate": bitrate, "players": *players,
+	if err := bench.WriteJSON(filepath.Join(out, "stall.json"), map[string]any{"results": results, "bitrate": bitrate, "players": *players,
 		"canaries": *canaries, "ramp": *ramp, "window_s": d.Seconds(), "read_buffer": *readBuf}); err != nil {
 		return fmt.Errorf("stall: %w", err)
 	}
