@@ -131,7 +131,7 @@ type Options struct {
 	SocketSendBuffer int
 
 	// LogPath specifies a local path where logs will be written, this is the easiest
-	// way to set up logging, gnet instantiates a default uber-go/zap logger with this
+	// way to set up logging, gnet instantiates a default log/slog logger with this
 	// given log path, you are also allowed to employ your own logger during the lifetime
 	// by implementing the following logging.Logger interface.
 	//
@@ -142,7 +142,7 @@ type Options struct {
 	LogLevel logging.Level
 
 	// Logger is the customized logger for logging info, if it is not set,
-	// then gnet will use the default logger powered by go.uber.org/zap.
+	// then gnet will use the default logger of pkg/logging (log/slog).
 	Logger logging.Logger
 
 	// EdgeTriggeredIO enables the edge-triggered I/O for the underlying epoll/kqueue event-loop.

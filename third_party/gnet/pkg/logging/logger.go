@@ -13,50 +13,41 @@
 // limitations under the License.
 
 // Package logging provides logging functionality for gnet applications,
-// it sets up a default logger (powered by go.uber.org/zap)
-// that is about to be used by your gnet application.
+// it sets up a default logger (a log/slog text handler on stderr; patched for
+// rtmpedge, upstream uses go.uber.org/zap) that is about to be used by your
+// gnet application.
 // You're allowed to replace the default logger with your customized logger by
 // implementing Logger and assign it to the functional option via gnet.WithLogger,
 // and then passing it to gnet.Run or gnet.Rotate.
 //
-// The environment variable `GNET_LOGGING_LEVEL` determines which zap logger level will be applied for logging.
-// The environment variable `GNET_LOGGING_FILE` is set to a local file path when you want to print logs into local file.
-// Alternatives of logging level (the variable of logging level ought to be integer):
+// The environment variable `GNET_LOGGING_LEVEL` determines which level will be applied for logging.
+// The environment variable `GNET_LOGGING_FILE` is set to a local file path when you want to print logs
+// into local file (opened for append, without rotation).
+// Alternatives of logging level (the variable of logging level ought to be an integer, numbered as zap's):
 /*
 const (
-	// DebugLevel logs are typically voluminous, and are usually disabled in
-	// production.
-	DebugLevel Level = iota - 1
-	// InfoLevel is the default logging priority.
-	InfoLevel
-	// WarnLevel logs are more important than Info, but don't need individual
-	// human review.
-	WarnLevel
-	// ErrorLevel logs are high-priority. If an application is running smoothly,
-	// it shouldn't generate any error-level logs.
-	ErrorLevel
-	// DPanicLevel logs are particularly important errors. In development the
-	// logger panics after writing the message.
-	DPanicLevel
-	// PanicLevel logs a message, then panics.
-	PanicLevel
-	// FatalLevel logs a message, then calls os.Exit(1).
-	FatalLevel
+	DebugLevel  Level = -1
+	InfoLevel   Level = 0 // the default
+	WarnLevel   Level = 1
+	ErrorLevel  Level = 2
+	DPanicLevel Level = 3
+	PanicLevel  Level = 4
+	FatalLevel  Level = 5
 )
 */
 package logging
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/buffer"
-	"go.uber.org/zap/zapcore"
-	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // Flusher is the callback function which flushes any buffered log entries to the underlying writer.
@@ -70,29 +61,93 @@ var (
 	defaultFlusher      Flusher
 )
 
-// Level is the alias of zapcore.Level.
-type Level = zapcore.Level
+// Level is a logging priority, numbered as zapcore.Level is.
+type Level int8
 
 const (
 	// DebugLevel logs are typically voluminous, and are usually disabled in
 	// production.
-	DebugLevel = zapcore.DebugLevel
+	DebugLevel Level = iota - 1
 	// InfoLevel is the default logging priority.
-	InfoLevel = zapcore.InfoLevel
+	InfoLevel
 	// WarnLevel logs are more important than Info, but don't need individual
 	// human review.
-	WarnLevel = zapcore.WarnLevel
+	WarnLevel
 	// ErrorLevel logs are high-priority. If an application is running smoothly,
 	// it shouldn't generate any error-level logs.
-	ErrorLevel = zapcore.ErrorLevel
-	// DPanicLevel logs are particularly important errors. In development the
-	// logger panics after writing the message.
-	DPanicLevel = zapcore.DPanicLevel
-	// PanicLevel logs a message, then panics.
-	PanicLevel = zapcore.PanicLevel
+	ErrorLevel
+	// DPanicLevel logs are particularly important errors.
+	DPanicLevel
+	// PanicLevel logs are more important still.
+	PanicLevel
 	// FatalLevel logs a message, then calls os.Exit(1).
-	FatalLevel = zapcore.FatalLevel
+	FatalLevel
 )
+
+// String returns the lower-case name of the level, as zapcore.Level's String does.
+func (l Level) String() string {
+	switch l {
+	case DebugLevel:
+		return "debug"
+	case InfoLevel:
+		return "info"
+	case WarnLevel:
+		return "warn"
+	case ErrorLevel:
+		return "error"
+	case DPanicLevel:
+		return "dpanic"
+	case PanicLevel:
+		return "panic"
+	case FatalLevel:
+		return "fatal"
+	default:
+		return "Level(" + strconv.Itoa(int(l)) + ")"
+	}
+}
+
+// slogLevel maps l onto slog's scale, four apart: Debug -4, Info 0, Warn 4,
+// Error 8, then 12, 16 and 20 for DPanic, Panic and Fatal.
+func (l Level) slogLevel() slog.Level { return slog.Level(4 * int(l)) }
+
+// levelName prints the levels above Error by their names ("FATAL", not "ERROR+12").
+func levelName(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.LevelKey {
+		if lv, ok := a.Value.Any().(slog.Level); ok && lv > slog.LevelError {
+			a.Value = slog.StringValue(strings.ToUpper(Level(lv / 4).String()))
+		}
+	}
+	return a
+}
+
+// slogLogger is the Logger of this package: a slog text handler, each
+// message prefixed by "gnet: ".
+type slogLogger struct{ l *slog.Logger }
+
+func newLogger(w io.Writer, lvl Level) Logger {
+	return slogLogger{slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		Level:       lvl.slogLevel(),
+		ReplaceAttr: levelName,
+	}))}
+}
+
+func (s slogLogger) log(lvl Level, format string, args []any) {
+	ctx, sl := context.Background(), lvl.slogLevel()
+	if s.l.Enabled(ctx, sl) {
+		s.l.Log(ctx, sl, "gnet: "+fmt.Sprintf(format, args...))
+	}
+}
+
+func (s slogLogger) Debugf(format string, args ...any) { s.log(DebugLevel, format, args) }
+func (s slogLogger) Infof(format string, args ...any)  { s.log(InfoLevel, format, args) }
+func (s slogLogger) Warnf(format string, args ...any)  { s.log(WarnLevel, format, args) }
+func (s slogLogger) Errorf(format string, args ...any) { s.log(ErrorLevel, format, args) }
+
+// Fatalf logs at FATAL level, then calls os.Exit(1).
+func (s slogLogger) Fatalf(format string, args ...any) {
+	s.log(FatalLevel, format, args)
+	os.Exit(1)
+}
 
 func init() {
 	lvl := os.Getenv("GNET_LOGGING_LEVEL")
@@ -110,64 +165,10 @@ func init() {
 		var err error
 		defaultLogger, defaultFlusher, err = CreateLoggerAsLocalFile(fileName, defaultLoggingLevel)
 		if err != nil {
-			panic("invalid GNET_LOGGING_FILE, " + err.Error())
+			defaultLogger.Errorf("invalid GNET_LOGGING_FILE, logging to stderr: %v", err)
 		}
 	} else {
-		core := zapcore.NewCore(getDevEncoder(), zapcore.Lock(os.Stdout), defaultLoggingLevel)
-		zapLogger := zap.New(core,
-			zap.Development(),
-			zap.AddCaller(),
-			zap.AddStacktrace(ErrorLevel),
-			zap.ErrorOutput(zapcore.Lock(os.Stderr)))
-		defaultLogger = zapLogger.Sugar()
-	}
-}
-
-type prefixEncoder struct {
-	zapcore.Encoder
-
-	prefix  string
-	bufPool buffer.Pool
-}
-
-func (e *prefixEncoder) EncodeEntry(entry zapcore.Entry, fields []zapcore.Field) (*buffer.Buffer, error) {
-	buf := e.bufPool.Get()
-
-	buf.AppendString(e.prefix)
-	buf.AppendString(" ")
-
-	logEntry, err := e.Encoder.EncodeEntry(entry, fields)
-	if err != nil {
-		return nil, err
-	}
-
-	_, err = buf.Write(logEntry.Bytes())
-	if err != nil {
-		return nil, err
-	}
-
-	return buf, nil
-}
-
-func getDevEncoder() zapcore.Encoder {
-	encoderConfig := zap.NewDevelopmentEncoderConfig()
-	encoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	encoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
-	return &prefixEncoder{
-		Encoder: zapcore.NewConsoleEncoder(encoderConfig),
-		prefix:  "[gnet]",
-		bufPool: buffer.NewPool(),
-	}
-}
-
-func getProdEncoder() zapcore.Encoder {
-	encoderConfig := zap.NewProductionEncoderConfig()
-	encoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	encoderConfig.EncodeLevel = zapcore.CapitalLevelEncoder
-	return &prefixEncoder{
-		Encoder: zapcore.NewConsoleEncoder(encoderConfig),
-		prefix:  "[gnet]",
-		bufPool: buffer.NewPool(),
+		defaultLogger = newLogger(os.Stderr, defaultLoggingLevel)
 	}
 }
 
@@ -197,32 +198,22 @@ func LogLevel() string {
 	return strings.ToUpper(defaultLoggingLevel.String())
 }
 
-// CreateLoggerAsLocalFile setups the logger by local file path.
+// CreateLoggerAsLocalFile sets up a logger writing to the file at localFilePath,
+// creating it (mode 0600) and its directory if need be and appending to it;
+// the file is not rotated. If the file cannot be opened, it returns the error
+// with a logger on stderr, since gnet's own callers install the logger and
+// drop the error.
 func CreateLoggerAsLocalFile(localFilePath string, logLevel Level) (logger Logger, flush func() error, err error) {
 	if len(localFilePath) == 0 {
 		return nil, nil, errors.New("invalid local logger path")
 	}
-
-	// lumberjack.Logger is already safe for concurrent use, so we don't need to lock it.
-	lumberJackLogger := &lumberjack.Logger{
-		Filename:   localFilePath,
-		MaxSize:    100, // megabytes
-		MaxBackups: 2,
-		MaxAge:     15, // days
+	if err = os.MkdirAll(filepath.Dir(localFilePath), 0o755); err == nil {
+		var f *os.File
+		if f, err = os.OpenFile(localFilePath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+			return newLogger(f, logLevel), f.Sync, nil
+		}
 	}
-
-	encoder := getProdEncoder()
-	ws := zapcore.AddSync(lumberJackLogger)
-	zapcore.Lock(ws)
-
-	levelEnabler := zap.LevelEnablerFunc(func(level Level) bool {
-		return level >= logLevel
-	})
-	core := zapcore.NewCore(encoder, ws, levelEnabler)
-	zapLogger := zap.New(core, zap.AddCaller(), zap.AddStacktrace(ErrorLevel))
-	logger = zapLogger.Sugar()
-	flush = zapLogger.Sync
-	return
+	return newLogger(os.Stderr, logLevel), nil, err
 }
 
 // Cleanup does something windup for logger, like closing, flushing, etc.
