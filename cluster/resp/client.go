@@ -160,26 +160,34 @@ func (c *Client) pipeline(ctx context.Context, cmds [][]string) ([]Result, error
 	if err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = cn.nc.SetDeadline(time.Unix(1, 0)) })
-	rs, err := cn.roundTrip(ctx, cmds)
+	rs, reusable, err := cn.roundTrip(ctx, cmds)
 	switch {
 	case err != nil:
 		c.discard(cn) // broken: a reply may be left half read
 		return nil, err
-	case !stop():
-		c.discard(cn) // its deadline was set to cancel it
+	case !reusable:
+		c.discard(cn)
 	default:
 		c.put(cn)
 	}
 	return rs, nil
 }
 
-// roundTrip writes cmds and reads their replies.
-func (cn *conn) roundTrip(ctx context.Context, cmds [][]string) ([]Result, error) {
+// roundTrip writes cmds and reads their replies by ctx's deadline, or
+// until it is cancelled. The connection is not reusable when ctx ended
+// meanwhile (its deadline was moved to end the I/O).
+func (cn *conn) roundTrip(ctx context.Context, cmds [][]string) (rs []Result, reusable bool, err error) {
 	dl, _ := ctx.Deadline()
 	if err := cn.nc.SetDeadline(dl); err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	stop := context.AfterFunc(ctx, func() { _ = cn.nc.SetDeadline(time.Unix(1, 0)) })
+	rs, err = cn.exchange(cmds)
+	return rs, stop(), err
+}
+
+// exchange writes cmds and reads their replies.
+func (cn *conn) exchange(cmds [][]string) ([]Result, error) {
 	cn.out = cn.out[:0]
 	for _, cmd := range cmds {
 		cn.out = appendCommand(cn.out, cmd)
@@ -346,9 +354,10 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 	if len(setup) == 0 {
 		return cn, nil
 	}
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	rs, err := cn.roundTrip(ctx, setup)
-	stop()
+	rs, reusable, err := cn.roundTrip(ctx, setup)
+	if err == nil && !reusable {
+		err = ctx.Err()
+	}
 	if err == nil {
 		for i, r := range rs {
 			if r.Err != nil {
