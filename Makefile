@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzParseFrame -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./httpflv
 	$(GO) test -run=NONE -fuzz=FuzzParseVideo -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./codec
 	$(GO) test -run=NONE -fuzz=FuzzParseAudio -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./codec
+	$(GO) test -run=NONE -fuzz=FuzzReply -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./cluster/resp
 
 ## bench-micro: micro-benchmarks of the hot path (allocations reported)
 bench-micro:

@@ -32,8 +32,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+	"github.com/rtmpedge/rtmpedge/cluster/resp"
 )
 
 // KeyPrefix starts every registry key; the stream follows as
@@ -151,7 +150,7 @@ type tomb struct{ key, value string }
 // Locator is a connection to the stream registry. It is safe for
 // concurrent use.
 type Locator struct {
-	rdb      *redis.Client
+	rdb      *resp.Client
 	settings func() Settings
 	log      *slog.Logger
 	instance string // this process, in the claims' tokens
@@ -174,21 +173,21 @@ type Locator struct {
 
 var (
 	// swapScript replaces the claim KEYS[1] when it still holds ARGV[1].
-	swapScript = redis.NewScript(`
+	swapScript = resp.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
 	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 	return 1
 end
 return 0`)
 	// releaseScript deletes the claim KEYS[1] when it still holds ARGV[1].
-	releaseScript = redis.NewScript(`
+	releaseScript = resp.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
 	return redis.call('DEL', KEYS[1])
 end
 return 0`)
 	// renewScript extends the claim KEYS[1] when it holds ARGV[1] (1),
 	// writes it when it is gone (2), and otherwise returns its holder.
-	renewScript = redis.NewScript(`
+	renewScript = resp.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then
 	redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -201,35 +200,26 @@ end
 return cur`)
 )
 
-var setLoggerOnce sync.Once
-
 // Open returns a Locator for the registry at url (redis:// or rediss://)
-// and starts its heartbeat. It does not connect: an unreachable registry
-// is found (and tolerated) at the first request.
+// and starts its heartbeat. It does not wait to connect (one connection
+// is dialled ahead in the background): an unreachable registry is found
+// (and tolerated) at the first request.
 func Open(url string, settings func() Settings, log *slog.Logger) (*Locator, error) {
-	opt, err := redis.ParseURL(url)
+	opt, err := resp.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: registry %q: %w", url, err)
+		return nil, fmt.Errorf("cluster: registry: %w", err)
 	}
-	st := settings()
-	// Fail fast: one dial, one immediate retry (a pooled connection may be
-	// dead after the registry restarted). The callers' deadlines bound the
-	// rest, and a request that fails falls back to local knowledge.
-	opt.MaxRetries = 1
-	opt.MinRetryBackoff, opt.MaxRetryBackoff = -1, -1
-	opt.DialerRetries = 1
-	opt.DialTimeout = st.LookupTimeout
-	opt.ContextTimeoutEnabled = true
-	opt.Protocol = 2
-	opt.DisableIdentity = true
-	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	opt.MinIdleConns = 1 // a warm connection keeps a cold edge's first lookup to one round trip
-	setLoggerOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
+	// Fail fast: one dial, no retry (a pooled connection that the
+	// registry closed as it restarted is replaced before use). The
+	// callers' deadlines bound the rest, and a request that fails falls
+	// back to local knowledge.
+	opt.DialTimeout = settings().LookupTimeout
+	opt.MinIdle = 1 // a warm connection keeps a cold edge's first lookup to one round trip
 
 	id := make([]byte, 8)
 	_, _ = rand.Read(id) // crypto/rand.Read never fails
 	l := &Locator{
-		rdb:      redis.NewClient(opt),
+		rdb:      resp.New(opt),
 		settings: settings,
 		log:      log.With("registry", opt.Addr),
 		instance: hex.EncodeToString(id),
@@ -286,8 +276,8 @@ func (l *Locator) Lookup(ctx context.Context, stream string) (h Holder, found bo
 	l.lookups.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, l.settings().LookupTimeout)
 	defer cancel()
-	v, err := l.rdb.Get(ctx, KeyPrefix+stream).Result()
-	if errors.Is(err, redis.Nil) {
+	v, err := l.rdb.Do(ctx, "GET", KeyPrefix+stream)
+	if errors.Is(err, resp.ErrNil) {
 		l.reachable()
 		return Holder{}, false, nil
 	}
@@ -295,7 +285,8 @@ func (l *Locator) Lookup(ctx context.Context, stream string) (h Holder, found bo
 		return Holder{}, false, l.failed("lookup", err)
 	}
 	l.reachable()
-	h, ok := parseHolder(v)
+	s, _ := v.(string)
+	h, ok := parseHolder(s)
 	if ok {
 		l.found.Add(1)
 	}
@@ -335,7 +326,7 @@ func (l *Locator) Claim(ctx context.Context, stream string, owner uint64) Claim 
 			return Claim{Outcome: Claimed}
 		}
 		cur, err := l.get(ctx, st, key)
-		if errors.Is(err, redis.Nil) {
+		if errors.Is(err, resp.ErrNil) {
 			continue // expired in between
 		}
 		if err != nil {
@@ -387,7 +378,7 @@ func (l *Locator) Release(stream string, owner uint64) {
 		st := l.settings()
 		ctx, cancel := context.WithTimeout(context.Background(), st.Heartbeat)
 		defer cancel()
-		if err := releaseScript.Run(ctx, l.rdb, []string{key}, h.value).Err(); err != nil {
+		if _, err := releaseScript.Run(ctx, l.rdb, []string{key}, h.value); err != nil {
 			_ = l.failed("release", err) // the claim expires by its TTL
 			return
 		}
@@ -456,9 +447,9 @@ func (l *Locator) forget(key string, owner uint64) {
 func (l *Locator) setNX(ctx context.Context, st Settings, key, val string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, st.LookupTimeout)
 	defer cancel()
-	err := l.rdb.Do(ctx, "SET", key, val, "NX", "PX", st.ClaimTTL.Milliseconds()).Err()
+	_, err := l.rdb.Do(ctx, "SET", key, val, "NX", "PX", millis(st.ClaimTTL))
 	switch {
-	case errors.Is(err, redis.Nil):
+	case errors.Is(err, resp.ErrNil):
 		l.reachable()
 		return false, nil
 	case err != nil:
@@ -471,24 +462,28 @@ func (l *Locator) setNX(ctx context.Context, st Settings, key, val string) (bool
 func (l *Locator) get(ctx context.Context, st Settings, key string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, st.LookupTimeout)
 	defer cancel()
-	v, err := l.rdb.Get(ctx, key).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	v, err := l.rdb.Do(ctx, "GET", key)
+	if err != nil && !errors.Is(err, resp.ErrNil) {
 		return "", l.failed("claim", err)
 	}
 	l.reachable()
-	return v, err
+	s, _ := v.(string)
+	return s, err
 }
 
 func (l *Locator) swap(ctx context.Context, st Settings, key, old, val string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, st.LookupTimeout)
 	defer cancel()
-	n, err := swapScript.Run(ctx, l.rdb, []string{key}, old, val, st.ClaimTTL.Milliseconds()).Int()
+	v, err := swapScript.Run(ctx, l.rdb, []string{key}, old, val, millis(st.ClaimTTL))
 	if err != nil {
 		return false, l.failed("claim", err)
 	}
 	l.reachable()
-	return n == 1, nil
+	return v == int64(1), nil
 }
+
+// millis is d in milliseconds, as PX and PEXPIRE take it.
+func millis(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
 // heartbeat renews the held claims every heartbeat until Close; while the
 // registry is unreachable it tries four times as often, so the claims are
@@ -517,7 +512,6 @@ type renewal struct {
 	owner uint64
 	value string
 	lost  bool
-	cmd   *redis.Cmd
 }
 
 // renew extends every held claim in one pipeline, writes again those that
@@ -544,21 +538,25 @@ func (l *Locator) renew() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), st.Heartbeat)
 	defer cancel()
-	pipe := l.rdb.Pipeline()
-	for i := range rs {
-		// EVAL, not EVALSHA: a registry that restarted has no scripts.
-		rs[i].cmd = renewScript.Eval(ctx, pipe, []string{rs[i].key}, rs[i].value, st.ClaimTTL.Milliseconds())
+	// EVAL, not EVALSHA: a registry that restarted has no scripts.
+	cmds := make([][]string, 0, len(rs)+len(tombs))
+	for _, r := range rs {
+		cmds = append(cmds, renewScript.Eval([]string{r.key}, r.value, millis(st.ClaimTTL)))
 	}
 	for _, tb := range tombs {
-		releaseScript.Eval(ctx, pipe, []string{tb.key}, tb.value)
+		cmds = append(cmds, releaseScript.Eval([]string{tb.key}, tb.value))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && allFailed(rs) {
+	results, err := l.rdb.Pipeline(ctx, cmds...)
+	if err == nil && allFailed(results[:len(rs)]) {
+		err = firstError(results)
+	}
+	if err != nil {
 		_ = l.failed("heartbeat", err)
 		return
 	}
 	l.reachable()
-	for _, r := range rs {
-		res, err := r.cmd.Result()
+	for i, r := range rs {
+		res, err := results[i].Val, results[i].Err
 		if err != nil {
 			_ = l.failed("heartbeat", err)
 			continue
@@ -593,9 +591,20 @@ func (l *Locator) renew() {
 	}
 }
 
-func allFailed(rs []renewal) bool {
+// firstError returns the first error reply among rs but a null one.
+func firstError(rs []resp.Result) error {
 	for _, r := range rs {
-		if err := r.cmd.Err(); err == nil || errors.Is(err, redis.Nil) {
+		if r.Err != nil && !errors.Is(r.Err, resp.ErrNil) {
+			return r.Err
+		}
+	}
+	return nil
+}
+
+// allFailed reports whether no reply of rs is a value or a null.
+func allFailed(rs []resp.Result) bool {
+	for _, r := range rs {
+		if r.Err == nil || errors.Is(r.Err, resp.ErrNil) {
 			return false
 		}
 	}
@@ -623,7 +632,7 @@ func (l *Locator) undo(r renewal) {
 	defer l.pending.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), l.settings().Heartbeat)
 	defer cancel()
-	if err := releaseScript.Run(ctx, l.rdb, []string{r.key}, r.value).Err(); err != nil {
+	if _, err := releaseScript.Run(ctx, l.rdb, []string{r.key}, r.value); err != nil {
 		_ = l.failed("release", err)
 	}
 }
@@ -646,12 +655,4 @@ func (l *Locator) reachable() {
 	if l.down.Load() && l.down.Swap(false) {
 		l.log.Info("stream registry reachable again", "errors", l.errors.Load())
 	}
-}
-
-// redisLogger routes go-redis's own messages into slog at debug level: the
-// Locator reports what matters (with rate limits) itself.
-type redisLogger struct{ l *slog.Logger }
-
-func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
-	r.l.Debug("redis: " + fmt.Sprintf(format, v...))
 }

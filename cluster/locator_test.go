@@ -10,25 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/rtmpedge/rtmpedge/cluster"
 	"github.com/rtmpedge/rtmpedge/cluster/redisproc"
+	"github.com/rtmpedge/rtmpedge/cluster/resp"
 )
 
 // startRedis runs a redis-server for the test, or skips when it is not
 // installed (scripts/deps.sh --test installs it).
-func startRedis(t *testing.T) (*redisproc.Server, *redis.Client) {
+func startRedis(t *testing.T) (*redisproc.Server, *resp.Client) {
 	t.Helper()
-	if _, err := redisproc.Binary(); err != nil {
-		t.Skip(err)
-	}
-	srv, err := redisproc.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Protocol: 2, DisableIdentity: true})
+	srv := redisproc.ForTest(t)
+	rdb := resp.New(resp.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	return srv, rdb
 }
@@ -120,8 +112,8 @@ func TestClaimConflictRelease(t *testing.T) {
 	if c := a.Claim(ctx, stream, 1); c.Outcome != cluster.Claimed || c.TookOver {
 		t.Fatalf("first claim: %+v", c)
 	}
-	ttl, err := rdb.PTTL(ctx, cluster.KeyPrefix+stream).Result()
-	if err != nil || ttl <= 0 || ttl > 10*time.Second {
+	ttl, err := rdb.Do(ctx, "PTTL", cluster.KeyPrefix+stream)
+	if n, _ := ttl.(int64); err != nil || n <= 0 || n > 10000 {
 		t.Fatalf("claim TTL %v, err %v", ttl, err)
 	}
 	h, found, err := b.Lookup(ctx, stream)
@@ -198,8 +190,8 @@ func TestRestartedOriginDoesNotInherit(t *testing.T) {
 	}
 	// The claim nobody publishes any more expires by its TTL.
 	if !waitFor(3*time.Second, func() bool {
-		n, _ := rdb.Exists(ctx, cluster.KeyPrefix+"__defaultvhost__/live/other").Result()
-		return n == 0
+		n, err := rdb.Do(ctx, "EXISTS", cluster.KeyPrefix+"__defaultvhost__/live/other")
+		return err == nil && n == int64(0)
 	}) {
 		t.Fatal("a stale claim did not expire")
 	}
@@ -233,7 +225,7 @@ func TestHeartbeatRenewsReclaimsAndNotesLoss(t *testing.T) {
 		t.Fatal("the heartbeat did not renew the claim")
 	}
 	// The registry loses everything (restarted empty): back within one heartbeat.
-	if err := rdb.FlushAll(ctx).Err(); err != nil {
+	if _, err := rdb.Do(ctx, "FLUSHALL"); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -242,13 +234,13 @@ func TestHeartbeatRenewsReclaimsAndNotesLoss(t *testing.T) {
 	}
 	t.Logf("claim re-established %s after the flush (heartbeat %s)", time.Since(start).Round(time.Millisecond), hb)
 	// Another origin's value in its place is not renewed as ours.
-	if err := rdb.Set(ctx, cluster.KeyPrefix+stream, "10.0.0.9:1935 other/1", 5*time.Second).Err(); err != nil {
+	if _, err := rdb.Do(ctx, "SET", cluster.KeyPrefix+stream, "10.0.0.9:1935 other/1", "PX", "5000"); err != nil {
 		t.Fatal(err)
 	}
 	if !waitFor(2*time.Second, func() bool { return a.Stats().Lost == 1 }) {
 		t.Fatalf("stats %+v: the loss was not noted", a.Stats())
 	}
-	if v, _ := rdb.Get(ctx, cluster.KeyPrefix+stream).Result(); v != "10.0.0.9:1935 other/1" {
+	if v, _ := rdb.Do(ctx, "GET", cluster.KeyPrefix+stream); v != "10.0.0.9:1935 other/1" {
 		t.Errorf("the heartbeat overwrote another origin's claim: %q", v)
 	}
 	if st := a.Stats(); st.Reclaims < 1 {
@@ -338,10 +330,13 @@ func TestLateClaimWriteIsDeleted(t *testing.T) {
 	}
 	// The late write lands after the release's delete.
 	time.Sleep(100 * time.Millisecond)
-	if err := rdb.Set(ctx, cluster.KeyPrefix+stream, addr+" "+instance+"/2", 10*time.Second).Err(); err != nil {
+	if _, err := rdb.Do(ctx, "SET", cluster.KeyPrefix+stream, addr+" "+instance+"/2", "PX", "10000"); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(time.Second, func() bool { n, _ := rdb.Exists(ctx, cluster.KeyPrefix+stream).Result(); return n == 0 }) {
+	if !waitFor(time.Second, func() bool {
+		n, err := rdb.Do(ctx, "EXISTS", cluster.KeyPrefix+stream)
+		return err == nil && n == int64(0)
+	}) {
 		t.Fatal("a released claim that landed late was not deleted")
 	}
 }

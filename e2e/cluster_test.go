@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/rtmpedge/rtmpedge/bench"
 	"github.com/rtmpedge/rtmpedge/chunk"
 	"github.com/rtmpedge/rtmpedge/cluster"
 	"github.com/rtmpedge/rtmpedge/cluster/redisproc"
+	"github.com/rtmpedge/rtmpedge/cluster/resp"
 )
 
 // Timings of the test clusters: short, so that expiries and heartbeats
@@ -30,7 +29,7 @@ const (
 // registry is a redis-server started for one test, and a client of it.
 type registry struct {
 	*redisproc.Server
-	rdb *redis.Client
+	rdb *resp.Client
 }
 
 // startRegistry runs redis-server on a free loopback port (no persistence)
@@ -52,7 +51,7 @@ func startRegistryAt(t *testing.T, addr string) *registry {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	rdb := resp.New(resp.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	return &registry{Server: srv, rdb: rdb}
 }
@@ -62,11 +61,12 @@ func startRegistryAt(t *testing.T, addr string) *registry {
 func (r *registry) holder(stream string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	v, err := r.rdb.Get(ctx, cluster.KeyPrefix+"__defaultvhost__/live/"+stream).Result()
+	v, err := r.rdb.Do(ctx, "GET", cluster.KeyPrefix+"__defaultvhost__/live/"+stream)
 	if err != nil {
 		return ""
 	}
-	addr, _, _ := strings.Cut(v, " ")
+	s, _ := v.(string)
+	addr, _, _ := strings.Cut(s, " ")
 	return addr
 }
 

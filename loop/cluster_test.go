@@ -72,14 +72,7 @@ func TestRedirectKeepsParametersAndVhost(t *testing.T) {
 // it ends; a publisher that leaves while its claim is being decided leaves
 // neither a claim nor a stream behind.
 func TestPublishClaimsAndReleases(t *testing.T) {
-	if _, err := redisproc.Binary(); err != nil {
-		t.Skip(err)
-	}
-	r, err := redisproc.Start(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Stop()
+	r := redisproc.ForTest(t)
 	cfg, err := conf.Parse([]byte(fmt.Sprintf("listen: ['127.0.0.1:19399']\ncluster: {registry: %q, heartbeat: 300ms, claim_ttl: 5s}", r.URL())), "yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,31 @@ func Binary() (string, error) {
 	return "", errors.New("redis-server is not installed (scripts/deps.sh --test installs it)")
 }
 
+// T is what ForTest needs of a *testing.T (without linking package
+// testing into the benchmark's binary).
+type T interface {
+	Helper()
+	Skip(args ...any)
+	Fatal(args ...any)
+	TempDir() string
+	Cleanup(func())
+}
+
+// ForTest starts a redis-server that stops when the test ends, or skips
+// the test when redis-server is not installed.
+func ForTest(t T) *Server {
+	t.Helper()
+	if _, err := Binary(); err != nil {
+		t.Skip(err)
+	}
+	s, err := Start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
 // Server is a running redis-server.
 type Server struct {
 	Addr string // 127.0.0.1:port
