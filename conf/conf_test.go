@@ -549,6 +549,8 @@ func TestValidation(t *testing.T) {
 		{"registry no port", "cluster: {registry: 'redis://127.0.0.1'}", `cluster::registry: must name host:port, got "redis://127.0.0.1"`},
 		{"registry bad port", "cluster: {registry: 'redis://127.0.0.1:0'}", `cluster::registry: "redis://127.0.0.1:0": port must be a number between 1 and 65535`},
 		{"registry db", "cluster: {registry: 'redis://127.0.0.1:6379/x'}", `cluster::registry: the path must be a database number`},
+		{"registry query", "cluster: {registry: 'redis://127.0.0.1:6379/0?dial_timeout=1s'}", `cluster::registry: "redis://127.0.0.1:6379/0?dial_timeout=1s": query parameters are not supported`},
+		{"registry password hidden", "cluster: {registry: 'redis://u:secret@127.0.0.1:6379/x'}", `cluster::registry: the path must be a database number (redis://host:port/0), got "redis://u:xxxxx@127.0.0.1:6379/x"`},
 		{"claim_ttl", "cluster: {claim_ttl: 500ms}", "cluster::claim_ttl: must be at least 1s, got 500ms"},
 		{"heartbeat over half", "cluster: {claim_ttl: 4s, heartbeat: 3s}", "cluster::heartbeat: must be positive and at most half of claim_ttl (2s), got 3s"},
 		{"heartbeat zero", "cluster: {heartbeat: 0s}", "cluster::heartbeat: must be positive"},

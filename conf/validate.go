@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -165,24 +166,33 @@ func validateRegistry(p *problems, c *OriginCluster) {
 }
 
 // checkRegistryURL checks a redis:// or rediss:// URL: a host and port,
-// and a database number as its path if any.
+// a database number as its path if any, and nothing more (the registry's
+// client refuses query parameters). Messages never show its password.
 func checkRegistryURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL: %v", s, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL and its password
+		}
+		return fmt.Errorf("not a URL: %v", err)
 	}
+	shown := u.Redacted()
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return fmt.Errorf("must be a redis:// or rediss:// URL, got %q", s)
+		return fmt.Errorf("must be a redis:// or rediss:// URL, got %q", shown)
 	}
 	if _, port, err := net.SplitHostPort(u.Host); err != nil || u.Hostname() == "" {
-		return fmt.Errorf("must name host:port, got %q", s)
+		return fmt.Errorf("must name host:port, got %q", shown)
 	} else if err := checkPort(port); err != nil {
-		return fmt.Errorf("%q: %v", s, err)
+		return fmt.Errorf("%q: %v", shown, err)
 	}
 	if db := strings.Trim(u.Path, "/"); db != "" {
 		if n, err := strconv.Atoi(db); err != nil || n < 0 {
-			return fmt.Errorf("the path must be a database number (redis://host:port/0), got %q", s)
+			return fmt.Errorf("the path must be a database number (redis://host:port/0), got %q", shown)
 		}
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: query parameters are not supported (the timeouts are cluster.lookup_timeout and the like)", shown)
 	}
 	return nil
 }
