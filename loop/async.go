@@ -110,7 +110,7 @@ func (tr *traversal) next() {
 	}
 	up := edge.NewUpstream(edge.UpstreamConfig{Mode: edge.UpstreamConnect, TcURL: ut.tcURL(addr), App: ut.app, Extra: extra})
 	c := tr.v.Cluster
-	tr.conn = tr.ss.srv.dialUpstream(addr, c.ConnectTimeout, c.CommandTimeout, 0, up, tr, tr.ss.c.EventLoop(), tr.ss.log)
+	tr.conn = tr.ss.srv.dialUpstream(addr, c.ConnectTimeout, c.CommandTimeout, 0, 0, up, tr, tr.ss.c.EventLoop(), tr.ss.log)
 }
 
 func (tr *traversal) upstreamReady(o *outbound, _ []any) {

@@ -208,6 +208,7 @@ func (ss *session) acceptConnect(txn float64, obj amf.Object, vals []any, t targ
 	ss.log.Debug("connected", "vhost", v.Name, "app", t.app, "tc_url", t.tcURL)
 	if len(vals) > 3 {
 		if up, ok := vals[3].(amf.Object); ok && up.String("srs_sig") != "" {
+			ss.fromEdge = true
 			pid, _ := up.Number("srs_pid")
 			ss.log.Info("connection from an edge", "vhost", v.Name, "tc_url", t.tcURL,
 				"edge_server", up.String("srs_server"), "edge_pid", int(pid), "edge_id", up.String("srs_id"), "edge_ip", up.String("srs_server_ip"))

@@ -60,6 +60,14 @@ const (
 type groupKey struct {
 	hub  *edge.Hub
 	loop gnet.EventLoop
+	// edges: the players are downstream edges (their connect said so, SRS
+	// style). They are written every quarter of merged_write (at most
+	// 100 ms, the window an edge reads its upstreams in, batchWindow): one
+	// connection per stream costs an origin little, the edge merges for
+	// its own players, and an edge fed in bursts of a whole window writes
+	// its players against the bursts' beat (gaps at line rate) and adds a
+	// window of latency to every layer.
+	edges bool
 }
 
 // player is a playing session's fan-out state, owned by its loop. Its
@@ -143,6 +151,9 @@ func newGroup(s *Server, key groupKey, v *conf.Vhost) *group {
 func (g *group) apply(v *conf.Vhost) {
 	g.backlog, g.lagLimit = v.PlayerBacklog, v.PlayerLagTimeout
 	w := uint32(v.MergedWrite / time.Millisecond)
+	if g.key.edges {
+		w = uint32(batchWindow(v) / time.Millisecond)
+	}
 	if w == g.window && g.slice != 0 {
 		return
 	}
@@ -572,7 +583,7 @@ func firstStart(pkts []edge.Packet, hasVideo bool) int {
 // schedules its first write (headers and the GOP cache).
 func (s *Server) join(ss *session, v *conf.Vhost, f format) {
 	el := ss.c.EventLoop()
-	key := groupKey{hub: ss.hub, loop: el}
+	key := groupKey{hub: ss.hub, loop: el, edges: ss.fromEdge}
 	s.groupsMu.Lock()
 	g := s.groups[key]
 	if g == nil {

@@ -641,3 +641,28 @@ func TestLoopClockFlushesEveryDueStream(t *testing.T) {
 		t.Fatalf("%d paced flushes left with every player served", len(ls.timed))
 	}
 }
+
+// Downstream edges (their connect carried srs_sig) are written every
+// quarter of merged_write, in a group of their own; players of the same
+// stream keep the whole window, and merged_write 0 stays 0 for both.
+func TestEdgesAreWrittenEveryQuarterWindow(t *testing.T) {
+	ft := newFanoutTest(t, 1, 350*time.Millisecond, 5*time.Second, 10*time.Second)
+	v := conf.Vhost{MergedWrite: 350 * time.Millisecond, PlayerBacklog: 5 * time.Second}
+	edges := newGroup(ft.srv, groupKey{hub: ft.hub, loop: testLoop{}, edges: true}, &v)
+	if edges.window != 87 || !edges.merged.Load() {
+		t.Fatalf("edges' window %d ms (merged %v), want 87", edges.window, edges.merged.Load())
+	}
+	if ft.g.window != 350 {
+		t.Fatalf("players' window %d ms, want 350", ft.g.window)
+	}
+	v.MergedWrite = time.Second
+	edges.apply(&v)
+	if edges.window != 100 {
+		t.Fatalf("edges' window %d ms for merged_write 1s, want 100 (batchMaxWindow)", edges.window)
+	}
+	v.MergedWrite = 0
+	edges.apply(&v)
+	if edges.window != 0 || edges.merged.Load() {
+		t.Fatalf("edges' window %d ms for merged_write 0", edges.window)
+	}
+}

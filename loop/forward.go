@@ -111,7 +111,7 @@ func (f *forwarder) dial() {
 		Upnode:    s.upnode(f.target.vhost, s.localAddr()),
 		ChunkSize: f.chunkSize,
 	})
-	f.conn = s.dialUpstream(addr, c.ConnectTimeout, c.CommandTimeout, 0, up, f, f.ss.c.EventLoop(), f.log)
+	f.conn = s.dialUpstream(addr, c.ConnectTimeout, c.CommandTimeout, 0, 0, up, f, f.ss.c.EventLoop(), f.log)
 }
 
 // wait retries after a backoff once every origin failed in a round.

@@ -254,7 +254,7 @@ func (ing *ingester) dialLocked() {
 		return media(func() error { return ing.hub.AppendPlaced(ing, msg) })
 	}
 	up.SetPlacer(hubPlacer{ing.hub})
-	o = ing.srv.dialUpstream(addr, c.ConnectTimeout, c.CommandTimeout, c.NoDataTimeout, up, ing, ing.loop, ing.log)
+	o = ing.srv.dialUpstream(addr, c.ConnectTimeout, c.CommandTimeout, c.NoDataTimeout, batchWindow(t.vhost), up, ing, ing.loop, ing.log)
 	ing.current.Store(o)
 }
 

@@ -39,17 +39,28 @@ type outbound struct {
 	lastData  atomic.Int64
 	reason    atomic.Pointer[error]
 	closed    bool // upstreamClosed was delivered (loop only)
+
+	// Batched reads (an ingest upstream of a vhost with merged writes):
+	// once it streams, the loop's clock reads it every batch, as it reads
+	// publishers (batch.go); pend holds what a read brought and the
+	// upstream did not take yet. Loop only.
+	batch   time.Duration
+	batched bool
+	pend    []byte
 }
 
 // dialUpstream connects to addr within connectTimeout in the background,
 // enrolls the connection on loop and runs up on it. The owner hears
 // upstreamClosed (on loop) if anything fails, including the dial.
-func (s *Server) dialUpstream(addr string, connectTimeout, commandTimeout, noData time.Duration,
+//
+// With batch > 0 the connection is read in batches of that window once it
+// streams (see batchWindow).
+func (s *Server) dialUpstream(addr string, connectTimeout, commandTimeout, noData, batch time.Duration,
 	up *edge.Upstream, owner upstreamOwner, loop gnet.EventLoop, log *slog.Logger) *outbound {
 	s.tele.Origin(addr).Connects.Add(1)
 	o := &outbound{
 		srv: s, addr: addr, up: up, owner: owner, loop: loop, opened: time.Now(),
-		timeout: commandTimeout, noData: noData,
+		timeout: commandTimeout, noData: noData, batch: batch,
 		log: log.With("origin", addr, "upstream", up.Config().Mode.String()),
 	}
 	go func() {
@@ -103,6 +114,10 @@ func (o *outbound) onOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	o.up.OnReady = func(result []any) {
 		o.streaming.Store(true)
 		o.lastData.Store(time.Now().UnixNano())
+		if o.batch > 0 && !o.batched {
+			o.batched = true
+			o.srv.loopStateOf(o.loop).addBatch(o, o.batch)
+		}
 		o.owner.upstreamReady(o, result)
 	}
 	o.log.Debug("upstream connected")
@@ -110,23 +125,45 @@ func (o *outbound) onOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (o *outbound) onTraffic(c gnet.Conn) gnet.Action {
-	buf, _ := c.Peek(-1)
-	n, out, err := o.up.Feed(buf, o.out[:0])
-	if n > 0 {
-		_, _ = c.Discard(n)
-	}
-	if len(out) > 0 {
-		_, _ = c.Write(out)
-	}
-	o.out = out[:0]
-	if err != nil {
+	if err := consumeConn(c, &o.pend, o.feed); err != nil {
 		o.reason.CompareAndSwap(nil, &err)
 		return gnet.Close
 	}
 	return gnet.None
 }
 
+// feed hands b to the upstream's protocol, sends its replies and returns
+// how much of b it took.
+func (o *outbound) feed(b []byte) (int, error) {
+	n, out, err := o.up.Feed(b, o.out[:0])
+	if len(out) > 0 {
+		_, _ = o.c.Write(out)
+	}
+	o.out = out[:0]
+	return n, err
+}
+
+func (o *outbound) batchFd() int {
+	if o.closed || o.c == nil || o.reason.Load() != nil {
+		return -1
+	}
+	return o.c.Fd()
+}
+
+// readBatch takes what a batched read got from the socket.
+func (o *outbound) readBatch(b []byte) bool {
+	if err := consumeBatch(b, &o.pend, o.feed); err != nil {
+		o.close(err)
+		return false
+	}
+	return true
+}
+
 func (o *outbound) onClose(err error) {
+	if o.batched {
+		o.batched = false
+		o.srv.loopStateOf(o.loop).removeBatch(o, -1)
+	}
 	o.srv.sessions.Delete(o)
 	if p := o.reason.Load(); p != nil {
 		err = *p

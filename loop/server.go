@@ -233,22 +233,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		return o.onTraffic(c)
 	}
 	ss := c.Context().(*session)
-	buf, _ := c.Peek(-1)
-	var err error
-	if len(ss.pend) > 0 {
-		// Bytes a batched read took and the session left: they go first.
-		ss.pend = append(ss.pend, buf...)
-		_, _ = c.Discard(len(buf))
-		var n int
-		n, err = ss.consume(ss.pend)
-		ss.keep(ss.pend[n:])
-	} else {
-		var n int
-		n, err = ss.consume(buf)
-		if n > 0 { // gnet's Discard(0) discards everything
-			_, _ = c.Discard(n)
-		}
-	}
+	err := consumeConn(c, &ss.pend, ss.consume)
 	if err != nil {
 		ss.protocolErr = true
 		ss.setReason(err.Error())

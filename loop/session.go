@@ -67,6 +67,7 @@ type session struct {
 	claiming    bool   // holds its stream's hub while the registry decides the publish
 	gone        bool   // OnClose ran
 	protocolErr bool   // closed because the peer sent something invalid
+	fromEdge    bool   // the client is a downstream edge (its connect carried SRS's srs_sig)
 	connected   atomic.Bool
 
 	// Reassembly memory of this connection in the server's
@@ -239,15 +240,10 @@ func (ss *session) batchFd() int {
 
 // readBatch takes what a batched read got from the socket.
 func (ss *session) readBatch(b []byte) bool {
-	if len(ss.pend) > 0 {
-		ss.pend = append(ss.pend, b...)
-		b = ss.pend
-	}
-	n, err := ss.consume(b)
+	err := consumeBatch(b, &ss.pend, ss.consume)
 	if ss.gone {
 		return false // closed inside a write while handling what came
 	}
-	ss.keep(b[n:])
 	if err != nil {
 		ss.protocolErr = true
 		ss.setReason(err.Error())
@@ -258,15 +254,6 @@ func (ss *session) readBatch(b []byte) bool {
 		return false
 	}
 	return true
-}
-
-// keep holds bytes the session did not take for the next read.
-func (ss *session) keep(rest []byte) {
-	if len(rest) == 0 {
-		ss.pend = nil
-		return
-	}
-	ss.pend = append(ss.pend[:0], rest...)
 }
 
 // write sends b on the connection (on its loop). b may be reused after.
