@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/rtmpedge/rtmpedge/chunk"
 	"github.com/rtmpedge/rtmpedge/flv"
@@ -34,16 +35,18 @@ func (k Key) String() string { return k.Vhost + "/" + k.App + "/" + k.Stream }
 
 // Packet is one message serialized as RTMP chunks for StreamID on the
 // server's outgoing chunk size. Data is immutable and shared by every
-// player; the garbage collector reclaims it.
+// player. It lies in Block, a recycled block (see pool.Blocks), or in a
+// buffer of its own (Block nil) that the garbage collector reclaims.
 type Packet struct {
 	// Data is the message chunked for RTMP players. Right after it, in the
 	// same buffer (within Data's capacity), are the TagLen bytes of Tag.
 	Data      []byte
-	Len       uint32 // payload length
-	TagLen    uint8  // length of Tag (0: none)
-	WSHead    uint8  // length of the WebSocket frame header at the start of Tag
-	Body      uint8  // offset of the payload's first byte in Data (the first chunk's header)
-	Cont      uint8  // header size of each continuation chunk in Data
+	Block     *pool.Block // to Pin while a part of Data is kept beyond a flush; nil: not recycled
+	Len       uint32      // payload length
+	TagLen    uint8       // length of Tag (0: none)
+	WSHead    uint8       // length of the WebSocket frame header at the start of Tag
+	Body      uint8       // offset of the payload's first byte in Data (the first chunk's header)
+	Cont      uint8       // header size of each continuation chunk in Data
 	Timestamp uint32
 	Kind      Kind
 	Keyframe  bool
@@ -95,6 +98,11 @@ type Options struct {
 	// that still need them (players skip ahead past their own bound in
 	// media time, which moves what they need).
 	BacklogMaxBytes int
+	// Blocks recycles the blocks packets are carved from; nil: they are
+	// left to the garbage collector. Every reader of a Snapshot must then
+	// be inside a pool.Reader's Enter/Exit while it uses the packets, and
+	// pin a packet's Block to keep a part of it longer.
+	Blocks *pool.Blocks
 }
 
 // Waker is told about every packet appended to a hub: its timestamp and
@@ -159,8 +167,13 @@ type Hub struct {
 
 	mu        sync.Mutex
 	publisher any
-	slab      *pool.Slab // packets; used by the publisher's goroutine only
-	scratch   []byte     // a placed message's payload gathered, when needed whole
+	scratch   []byte // a placed message's payload gathered, when needed whole
+
+	// The blocks packets are carved from, oldest first; cur is the one
+	// being carved (the last). blockSize is the size of the next one.
+	blocks    []*hubBlock
+	cur       *hubBlock
+	blockSize int
 
 	meta, videoSeq, audioSeq Packet    // as players get them
 	rawHeaders               [3][]byte // payloads of meta, video and audio headers, to spot repeats
@@ -210,7 +223,7 @@ func newHub(key Key, opts Options) *Hub {
 	return &Hub{
 		key:             key,
 		opts:            opts,
-		slab:            pool.NewSlab(firstSlabSize),
+		blockSize:       firstSlabSize,
 		ring:            make([]Packet, minRing),
 		notifyPublish:   publishNotification(key, opts.ChunkSize),
 		notifyUnpublish: unpublishNotification(key, opts.ChunkSize),
@@ -320,7 +333,11 @@ func (h *Hub) Place(typeID uint8, ts uint32, n int) ([]byte, chunk.Layout) {
 		wire = h.lastTS + continuityGap
 	}
 	l := chunk.ChunkLayout(MediaCSID(typeID), wire >= 0xFFFFFF, h.opts.ChunkSize)
-	return h.slab.Alloc(l.End(n) + tagRoom), l
+	buf, hb := h.carveLocked(l.End(n) + tagRoom)
+	if hb != nil {
+		hb.placed++ // until the message comes back to add (or is given up)
+	}
+	return buf, l
 }
 
 // AppendPlaced adds one audio or video message from the publisher owner
@@ -346,6 +363,12 @@ func (h *Hub) add(owner any, typeID uint8, ts uint32, m Media, payload []byte, m
 		n = int(msg.Length)
 	}
 	h.mu.Lock()
+	var hb *hubBlock // the block the packet lies in
+	if msg != nil {
+		if hb = h.placedInLocked(msg.Placed); hb != nil {
+			hb.placed--
+		}
+	}
 	if h.publisher != owner {
 		h.mu.Unlock()
 		return ErrNotPublisher
@@ -382,15 +405,23 @@ func (h *Hub) add(owner any, typeID uint8, ts uint32, m Media, payload []byte, m
 	}
 	var pkt Packet
 	ok := false
-	if msg != nil {
+	if msg != nil && !m.SeqHeader {
 		pkt, ok = h.packPlacedLocked(msg, wireTS)
 		if !ok && payload == nil {
 			h.scratch = msg.AppendPayload(h.scratch[:0])
 			payload = h.scratch
 		}
 	}
-	if !ok {
-		pkt = h.packLocked(typeID, wireTS, payload)
+	if ok {
+		if hb != nil {
+			pkt.Block = hb.blk
+		}
+	} else {
+		// Headers, kept for the stream's life, get buffers of their own.
+		pkt, hb = h.packLocked(typeID, wireTS, payload, m.SeqHeader)
+	}
+	if hb != nil {
+		hb.lastSeq = h.head + 1 // the packet's sequence number is head
 	}
 	pkt.Timestamp, pkt.Kind, pkt.Keyframe = ts, m.Kind, m.Keyframe
 	if m.SeqHeader {
@@ -440,19 +471,31 @@ func (h *Hub) packPlacedLocked(msg *chunk.Message, wireTS uint32) (Packet, bool)
 	return Packet{Data: data, TagLen: uint8(len(tag)), Len: uint32(n), WSHead: uint8(ws), Body: uint8(gap + 11), Cont: uint8(gap)}, true
 }
 
-// packLocked copies payload once into the slab as RTMP chunks, and lays
-// the few bytes FLV players get around it beside them.
-func (h *Hub) packLocked(typeID uint8, wireTS uint32, payload []byte) Packet {
+// packLocked copies payload once into a block as RTMP chunks (into a
+// buffer of its own when own), and lays the few bytes FLV players get
+// around it beside them. It returns the block the packet lies in (nil: its
+// own buffer).
+func (h *Hub) packLocked(typeID uint8, wireTS uint32, payload []byte, own bool) (Packet, *hubBlock) {
 	hdr := chunk.Header{CSID: MediaCSID(typeID), Timestamp: wireTS, Length: uint32(len(payload)), TypeID: typeID, StreamID: StreamID}
 	size := chunk.WireSize(hdr, len(payload), h.opts.ChunkSize)
-	buf := h.slab.Alloc(size + tagRoom)
+	var buf []byte
+	var hb *hubBlock
+	if own {
+		buf = make([]byte, size+tagRoom)
+	} else {
+		buf, hb = h.carveLocked(size + tagRoom)
+	}
 	data := chunk.AppendMessage(buf[:0], hdr, payload, h.opts.ChunkSize)
 	tag, ws := h.appendTag(buf[size:size], typeID, wireTS, len(payload))
 	cont := 1 // basic header of a media chunk stream id (< 64)
 	if wireTS >= 0xFFFFFF {
 		cont += 4 // continuation chunks repeat the extended timestamp
 	}
-	return Packet{Data: data[: size : size+len(tag)], TagLen: uint8(len(tag)), Len: uint32(len(payload)), WSHead: uint8(ws), Body: uint8(cont + 11), Cont: uint8(cont)}
+	p := Packet{Data: data[: size : size+len(tag)], TagLen: uint8(len(tag)), Len: uint32(len(payload)), WSHead: uint8(ws), Body: uint8(cont + 11), Cont: uint8(cont)}
+	if hb != nil {
+		p.Block = hb.blk
+	}
+	return p, hb
 }
 
 // appendTag appends what an FLV player gets around a payload of n bytes: a
@@ -493,22 +536,97 @@ func (h *Hub) measureLocked(ts uint32, n int) {
 		rate := int64(h.rateBytes) * 8 * 1000 / int64(d)
 		h.bitrate.Store(rate)
 		h.rateTS, h.rateBytes = ts, 0
-		h.slab.SetSize(slabSizeFor(rate, h.frameSize))
+		h.blockSize = slabSizeFor(rate, h.frameSize)
 	}
 }
 
-// Slab blocks hold about an eighth of a second of a stream's media, between
-// these bounds: a block is freed when none of its packets is referenced any
-// more, so small blocks waste less of a stream's memory (the unused rest of
-// its newest block, the older packets of the block its GOP starts in: at
-// 1.2 Mbit/s 16 KiB blocks kept 24 KiB a stream less than 32 KiB ones) and
-// big ones allocate less often for a busy stream. A packet over half a
-// block gets a buffer of its own (a keyframe, usually).
+// Blocks hold about an eighth of a second of a stream's media, between
+// these bounds: a block is retired (pool.Blocks) when none of its packets
+// is in the ring any more, so small blocks keep less of a stream's memory
+// (the unused rest of its newest block, the older packets of the block its
+// GOP starts in: at 1.2 Mbit/s 16 KiB blocks kept 24 KiB a stream less
+// than 32 KiB ones) and big ones are carved less often for a busy stream.
+// A packet over half a block gets a buffer of its own (a keyframe,
+// usually), which the garbage collector frees.
 const (
-	minSlabSize   = 4 << 10
-	maxSlabSize   = 64 << 10
+	minSlabSize   = pool.MinBlock
+	maxSlabSize   = pool.MaxBlock
 	firstSlabSize = 16 << 10 // until the bit rate is known
+	// stuckBlocks: a block whose retirement waits on a placement that never
+	// came back (its message was given up: a publisher gone mid-message)
+	// is left to the garbage collector once this many blocks follow it.
+	stuckBlocks = 64
 )
+
+// hubBlock is a block packets are carved from, with what tells when the
+// stream is done with it. Guarded by the hub's lock.
+type hubBlock struct {
+	blk     *pool.Block
+	used    int    // bytes carved
+	lastSeq uint64 // sequence number + 1 of the newest packet pushed from it (0: none)
+	placed  int    // placements carved from it whose message did not come back yet
+}
+
+// carveLocked returns n bytes for a packet, from the block being carved
+// (a new one when it has no room), or a buffer of its own (nil block) when
+// n is over half a block.
+func (h *Hub) carveLocked(n int) ([]byte, *hubBlock) {
+	if n > h.blockSize/2 {
+		return make([]byte, n), nil
+	}
+	c := h.cur
+	if c == nil || c.used+n > len(c.blk.Buf) {
+		var blk *pool.Block
+		if h.opts.Blocks != nil {
+			blk = h.opts.Blocks.Get(h.blockSize)
+		} else {
+			blk = &pool.Block{Buf: make([]byte, h.blockSize)}
+		}
+		c = &hubBlock{blk: blk}
+		h.blocks = append(h.blocks, c)
+		h.cur = c
+	}
+	b := c.blk.Buf[c.used : c.used+n : c.used+n]
+	c.used += n
+	return b, c
+}
+
+// placedInLocked returns the block a placed buffer was carved from (nil:
+// a buffer of its own, or a block the stream no longer tracks).
+func (h *Hub) placedInLocked(b []byte) *hubBlock {
+	if len(b) == 0 {
+		return nil
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	for i := len(h.blocks) - 1; i >= 0; i-- {
+		hb := h.blocks[i]
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(hb.blk.Buf)))
+		if p >= base && p-base < uintptr(len(hb.blk.Buf)) {
+			return hb
+		}
+	}
+	return nil
+}
+
+// retireLocked gives back the oldest blocks no packet of the ring lies in
+// and no placement still writes to. Without a pool the garbage collector
+// frees them.
+func (h *Hub) retireLocked() {
+	for len(h.blocks) > 0 {
+		hb := h.blocks[0]
+		if hb == h.cur || hb.lastSeq > h.tail {
+			return // being carved, or packets of it are in the ring
+		}
+		if hb.placed > 0 && len(h.blocks) <= stuckBlocks {
+			return // a message is still arriving into it
+		}
+		h.blocks[0] = nil
+		h.blocks = h.blocks[1:]
+		if hb.placed == 0 && h.opts.Blocks != nil {
+			h.opts.Blocks.Retire(hb.blk)
+		}
+	}
+}
 
 // slabSizeFor returns the block size for a stream of bitRate bits per
 // second whose video packets are frameSize bytes on average: a power of
@@ -592,6 +710,7 @@ func (h *Hub) pushLocked(p Packet) {
 	for h.tail < h.head && h.canDropTailLocked(true, need) {
 		h.dropTailLocked()
 	}
+	h.retireLocked()
 }
 
 // needLocked returns the oldest packet any waker's players still need.

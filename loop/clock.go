@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/rtmpedge/rtmpedge/pool"
 )
 
 // loopState is what the server keeps for one event loop and only that
@@ -27,6 +29,7 @@ type loopState struct {
 	armedAt int64
 
 	scratch flushScratch // the fan-out's, for one flush at a time
+	reader  *pool.Reader // a flush reads media blocks within Enter/Exit
 	timed   []*group     // groups with a paced flush to come (at their due)
 
 	batch     []batchReader // read every readEvery, in one pass
@@ -41,7 +44,7 @@ func (s *Server) loopStateOf(el gnet.EventLoop) *loopState {
 	defer s.loopStatesMu.Unlock()
 	ls := s.loopStates[el]
 	if ls == nil {
-		ls = &loopState{srv: s, el: el}
+		ls = &loopState{srv: s, el: el, reader: s.blocks.NewReader()}
 		ls.timer = time.AfterFunc(time.Hour, ls.fire)
 		ls.timer.Stop()
 		s.loopStates[el] = ls

@@ -327,7 +327,7 @@ func (ss *session) startPublish(raw, name string, v *conf.Vhost) {
 		ss.log.Info("publish forwarding", "vhost", key.Vhost, "app", key.App, "stream", name)
 		return
 	}
-	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.config().ChunkSize, v))
+	hub := ss.srv.hubs.Acquire(key, ss.srv.hubOptions(v))
 	if err := hub.Publish(ss); err != nil {
 		ss.srv.hubs.Release(hub)
 		ss.sendStatus("error", "NetStream.Publish.BadName", fmt.Sprintf("Stream %s is already publishing.", name))
@@ -405,7 +405,7 @@ func (ss *session) startPlay(raw, name string, reset bool, v *conf.Vhost) {
 // playHere attaches the session to the stream as a player of this server.
 func (ss *session) playHere(raw, name string, reset bool, v *conf.Vhost) {
 	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: name}
-	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.config().ChunkSize, v))
+	hub := ss.srv.hubs.Acquire(key, ss.srv.hubOptions(v))
 	if limit := ss.srv.overCapacity(hub); limit != "" {
 		ss.srv.hubs.Release(hub)
 		ss.refusePlay(name, limit)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
+	"github.com/rtmpedge/rtmpedge/pool"
 )
 
 // Pacing: with merged writes, a group spreads its players over slots of the
@@ -40,10 +41,11 @@ const (
 // merged_write 0 (a stream whose video stalls still gets its audio).
 const frameWindow = 50
 
-func hubOptions(chunkSize int, v *conf.Vhost) edge.Options {
+// hubOptions are the settings of a new stream of vhost v.
+func (s *Server) hubOptions(v *conf.Vhost) edge.Options {
 	return edge.Options{
-		ChunkSize: chunkSize, GopCache: v.GopCache, GopCacheMaxBytes: int(v.GopCacheMaxBytes),
-		BacklogMaxBytes: int(v.PlayerBacklogBytes),
+		ChunkSize: s.config().ChunkSize, GopCache: v.GopCache, GopCacheMaxBytes: int(v.GopCacheMaxBytes),
+		BacklogMaxBytes: int(v.PlayerBacklogBytes), Blocks: s.blocks,
 	}
 }
 
@@ -78,15 +80,16 @@ type player struct {
 	ss          *session
 	group       *group
 	fd          int
-	format      format   // what the player reads: RTMP chunks, FLV or WebSocket-FLV
-	lowat       int      // the socket's TCP_NOTSENT_LOWAT: most unsent bytes the kernel holds for it
-	cursor      uint64   // next packet to hand the kernel
-	pending     [][]byte // sent before the packet at cursor: the rest of a partly sent write
-	seq         int      // join order in the group: the player's slot is seq modulo the group's slot count
-	lastWrite   int64    // unix ms of the last write the kernel took some of
-	due         bool     // write at the next flush whatever the slot (joined, resumed, write cut short)
-	needHeaders bool     // send metadata and sequence headers before the next media
-	waitKey     bool     // skip media until a keyframe
+	format      format      // what the player reads: RTMP chunks, FLV or WebSocket-FLV
+	lowat       int         // the socket's TCP_NOTSENT_LOWAT: most unsent bytes the kernel holds for it
+	cursor      uint64      // next packet to hand the kernel
+	pending     [][]byte    // sent before the packet at cursor: the rest of a partly sent write
+	pin         *pool.Block // the block of the media packet pending holds part of, pinned (nil: none)
+	seq         int         // join order in the group: the player's slot is seq modulo the group's slot count
+	lastWrite   int64       // unix ms of the last write the kernel took some of
+	due         bool        // write at the next flush whatever the slot (joined, resumed, write cut short)
+	needHeaders bool        // send metadata and sequence headers before the next media
+	waitKey     bool        // skip media until a keyframe
 	paused      bool
 	closing     bool
 	drained     bool      // the kernel took the whole of the last write
@@ -316,8 +319,15 @@ func (g *group) flush(now time.Time) {
 	}
 	s := &g.ls.scratch.snap
 	if from != edge.NoNeed {
+		// Blocks the hub retires while the packets are written here are not
+		// carved again until Exit (pool.Blocks).
+		g.ls.reader.Enter()
 		g.key.hub.Snapshot(from, s)
-		defer func() { clear(s.Packets); clear(s.Headers) }() // no media pinned until the next flush
+		defer func() {
+			clear(s.Packets) // no media held until the next flush
+			clear(s.Headers)
+			g.ls.reader.Exit()
+		}()
 		// Players that close during the flush stay in the slice (marked
 		// gone) until it ends, so the loop below never meets a hole.
 		g.flushing = true
@@ -481,7 +491,9 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 		off -= len(iov[i])
 		i++
 	}
+	oldPending := len(p.pending)
 	p.pending = p.pending[:0]
+	var pin *pool.Block // the block of the media packet the new pending holds part of
 	switch {
 	case i == len(iov):
 		p.cursor = s.Head
@@ -489,6 +501,9 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 		p.pending = append(p.pending, iov[i][off:])
 		p.pending = append(p.pending, iov[i+1:extras]...)
 		p.cursor = first
+		if i < oldPending {
+			pin = p.pin // still within the old pending (headers and notifications are not in blocks)
+		}
 	default:
 		k := len(starts) - 1 // the packet iov[i] belongs to
 		for starts[k] > i {
@@ -503,8 +518,10 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 			p.pending = append(p.pending, iov[i][off:])
 			p.pending = append(p.pending, iov[i+1:end]...)
 			p.cursor++
+			pin = pkts[k].Block
 		}
 	}
+	p.setPin(pin)
 	p.drained = len(p.pending) == 0 && p.cursor == s.Head
 	switch {
 	case p.drained:
@@ -516,6 +533,21 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 		p.due, g.retry = true, true
 		p.limitUnsent(g.key.hub.BitRate())
 	}
+}
+
+// setPin makes b the block p's pending keeps from being carved again
+// (pool.Block.Pin), releasing the one it kept before.
+func (p *player) setPin(b *pool.Block) {
+	if b == p.pin {
+		return
+	}
+	if b != nil {
+		b.Pin()
+	}
+	if p.pin != nil {
+		p.pin.Unpin()
+	}
+	p.pin = b
 }
 
 // minUnsent is the least TCP_NOTSENT_LOWAT of a player socket.
@@ -617,6 +649,9 @@ func (s *Server) leave(ss *session) {
 	}
 	ss.player = nil
 	p.gone = true
+	p.setPin(nil) // it writes no more
+	clear(p.pending)
+	p.pending = nil
 	ss.hub.AddPlayers(-1)
 	s.players.Add(-1)
 	if !p.group.flushing {

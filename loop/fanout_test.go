@@ -83,7 +83,7 @@ func newFanoutTest(t testing.TB, players int, window, backlog, lagLimit time.Dur
 	v := *cfg.Vhosts[conf.DefaultVhost]
 	v.MergedWrite, v.PlayerBacklog, v.PlayerLagTimeout = window, backlog, lagLimit
 	srv := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hub := srv.hubs.Acquire(edge.Key{Vhost: "v", App: "a", Stream: "s"}, hubOptions(4096, &v))
+	hub := srv.hubs.Acquire(edge.Key{Vhost: "v", App: "a", Stream: "s"}, srv.hubOptions(&v))
 	ft := &fanoutTest{srv: srv, hub: hub, pub: new(int)}
 	if err := hub.Publish(ft.pub); err != nil {
 		t.Fatal(err)

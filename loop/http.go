@@ -171,7 +171,7 @@ var flvHeaders = []string{"Content-Type", "video/x-flv", "Cache-Control", "no-ca
 // origin and the player waits, as RTMP players do.
 func (ss *session) startHTTPPlay(stream string, req *httpflv.Request, v *conf.Vhost) {
 	key := edge.Key{Vhost: ss.key.Vhost, App: ss.app, Stream: stream}
-	hub := ss.srv.hubs.Acquire(key, hubOptions(ss.srv.config().ChunkSize, v))
+	hub := ss.srv.hubs.Acquire(key, ss.srv.hubOptions(v))
 	if v.Cluster.Mode != conf.ModeRemote && !hub.Publishing() {
 		ss.srv.hubs.Release(hub)
 		ss.answerHTTP(404, fmt.Sprintf("stream %s is not published", key), false)

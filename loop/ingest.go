@@ -108,7 +108,7 @@ func (s *Server) ingestJoin(ss *session, v *conf.Vhost, t upstreamTarget) {
 	defer s.ingestMu.Unlock()
 	ing := s.ingesters[ss.hub]
 	if ing == nil {
-		hub := s.hubs.Acquire(ss.hub.Key(), hubOptions(s.config().ChunkSize, v))
+		hub := s.hubs.Acquire(ss.hub.Key(), s.hubOptions(v))
 		ing = &ingester{
 			srv: s, hub: hub, target: t, loop: ss.c.EventLoop(),
 			attempts: s.originsLocked(v).NewAttempts(ss.key.App+"/"+ss.key.Stream, v.Cluster.RetryMin, v.Cluster.RetryMax),

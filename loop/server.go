@@ -20,6 +20,7 @@ import (
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
 	"github.com/rtmpedge/rtmpedge/hook"
+	"github.com/rtmpedge/rtmpedge/pool"
 )
 
 // tickInterval is how often timeouts are checked.
@@ -37,6 +38,7 @@ type Server struct {
 	cfg       atomic.Pointer[conf.Config] // swapped whole by Reload; read it with config()
 	log       *slog.Logger
 	hubs      *edge.Registry
+	blocks    *pool.Blocks // the streams' media blocks, recycled (read by the loops' flushes)
 	engine    gnet.Engine
 	running   chan struct{} // closed by the first tick: the loops are registered and running
 	runningMu sync.Once
@@ -91,6 +93,7 @@ func New(cfg *conf.Config, log *slog.Logger) *Server {
 	s := &Server{
 		log:        log,
 		hubs:       edge.NewRegistry(),
+		blocks:     pool.NewBlocks(0),
 		running:    make(chan struct{}),
 		groups:     make(map[groupKey]*group),
 		loopIdx:    make(map[gnet.EventLoop]int),
