@@ -546,11 +546,10 @@ func (h *Hub) measureLocked(ts uint32, n int) {
 // (the unused rest of its newest block, the older packets of the block its
 // GOP starts in: at 1.2 Mbit/s 16 KiB blocks kept 24 KiB a stream less
 // than 32 KiB ones) and big ones are carved less often for a busy stream.
-// A packet over half a block gets a buffer of its own (a keyframe,
-// usually), which the garbage collector frees.
+// A packet over half a block (a keyframe, usually) gets a block of its own.
 const (
 	minSlabSize   = pool.MinBlock
-	maxSlabSize   = pool.MaxBlock
+	maxSlabSize   = 64 << 10
 	firstSlabSize = 16 << 10 // until the bit rate is known
 	// stuckBlocks: a block whose retirement waits on a placement that never
 	// came back (its message was given up: a publisher gone mid-message)
@@ -568,11 +567,17 @@ type hubBlock struct {
 }
 
 // carveLocked returns n bytes for a packet, from the block being carved
-// (a new one when it has no room), or a buffer of its own (nil block) when
-// n is over half a block.
+// (a new one when it has no room), or, when n is over half a block, from a
+// block of its own (a buffer of its own, nil block, without a pool).
 func (h *Hub) carveLocked(n int) ([]byte, *hubBlock) {
 	if n > h.blockSize/2 {
-		return make([]byte, n), nil
+		if h.opts.Blocks == nil || n > pool.MaxBlock {
+			return make([]byte, n), nil
+		}
+		// A block of its own, recycled as the carved ones are.
+		hb := &hubBlock{blk: h.opts.Blocks.Get(n), used: n}
+		h.blocks = append(h.blocks, hb)
+		return hb.blk.Buf[:n:n], hb
 	}
 	c := h.cur
 	if c == nil || c.used+n > len(c.blk.Buf) {

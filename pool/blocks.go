@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"math/bits"
 	"sync"
 	"sync/atomic"
 )
@@ -29,19 +28,49 @@ import (
 // half-way) is simply not retired: the garbage collector frees it, as
 // before. Only the proof above makes a block reusable.
 
-// Block classes: powers of two from MinBlock to MaxBlock bytes.
+// Block classes: multiples of 4 KiB up to 64 KiB (the blocks streams
+// carve packets from, and packets of their own up to that size), then of
+// 16 KiB up to MaxBlock (packets of their own: keyframes, mostly).
 const (
-	MinBlock = 4 << 10
-	MaxBlock = 64 << 10
-	classes  = 5 // 4, 8, 16, 32, 64 KiB
+	MinBlock   = 4 << 10
+	MaxBlock   = 320 << 10
+	smallStep  = 4 << 10
+	smallLimit = 64 << 10
+	bigStep    = 16 << 10
+	smallCount = smallLimit / smallStep
+	classes    = smallCount + (MaxBlock-smallLimit)/bigStep
+	// fallback: a request may take a free block up to this many classes
+	// bigger than its own, rather than have a new one made.
+	fallback = 2
 )
+
+// classFor returns the smallest class of at least n bytes (-1: over MaxBlock).
+func classFor(n int) int {
+	switch {
+	case n <= 0:
+		return 0
+	case n <= smallLimit:
+		return (n+smallStep-1)/smallStep - 1
+	case n <= MaxBlock:
+		return smallCount + (n-smallLimit+bigStep-1)/bigStep - 1
+	}
+	return -1
+}
+
+// classSize returns the size of the blocks of class c.
+func classSize(c int) int {
+	if c < smallCount {
+		return (c + 1) * smallStep
+	}
+	return smallLimit + (c-smallCount+1)*bigStep
+}
 
 // DefaultMaxFree bounds the bytes of reusable blocks Blocks keeps: the
 // blocks between a retirement and the next carving of its class (a few per
 // stream at most); the rest go to the garbage collector.
 const DefaultMaxFree = 4 << 20
 
-// Block is a buffer carved into packets. Buf's length is the block size.
+// Block is a buffer carved into packets (or holding one big packet).
 type Block struct {
 	Buf   []byte
 	pins  atomic.Int32
@@ -87,39 +116,32 @@ func NewBlocks(maxFree int) *Blocks {
 	return b
 }
 
-// classOf returns the class of a block of size bytes, or -1 when size is
-// not one of the classes.
-func classOf(size int) int {
-	if size < MinBlock || size > MaxBlock || size&(size-1) != 0 {
-		return -1
-	}
-	return bits.TrailingZeros(uint(size)) - bits.TrailingZeros(MinBlock)
-}
-
-// Get returns a block of size bytes (a power of two from MinBlock to
-// MaxBlock; other sizes get a block that is never reused). Its bytes are
-// whatever its last use left.
-func (b *Blocks) Get(size int) *Block {
-	c := classOf(size)
+// Get returns a block of at least n bytes: of the smallest class that
+// holds n, or a bigger one that is free (n over MaxBlock gets a block that
+// is never reused). Its bytes are whatever its last use left.
+func (b *Blocks) Get(n int) *Block {
+	c := classFor(n)
 	if c < 0 {
-		return &Block{Buf: make([]byte, size), class: -1}
+		return &Block{Buf: make([]byte, n), class: -1}
 	}
 	b.mu.Lock()
 	if len(b.limbo) > 0 {
 		b.reclaimLocked()
 	}
-	if n := len(b.free[c]); n > 0 {
-		blk := b.free[c][n-1]
-		b.free[c][n-1] = nil
-		b.free[c] = b.free[c][:n-1]
-		b.freeBytes -= size
-		b.mu.Unlock()
-		b.reused.Add(1)
-		return blk
+	for k := c; k < min(c+1+fallback, classes); k++ {
+		if m := len(b.free[k]); m > 0 {
+			blk := b.free[k][m-1]
+			b.free[k][m-1] = nil
+			b.free[k] = b.free[k][:m-1]
+			b.freeBytes -= len(blk.Buf)
+			b.mu.Unlock()
+			b.reused.Add(1)
+			return blk
+		}
 	}
 	b.mu.Unlock()
 	b.allocated.Add(1)
-	return &Block{Buf: make([]byte, size), class: int8(c)}
+	return &Block{Buf: make([]byte, classSize(c)), class: int8(c)}
 }
 
 // Retire gives back a block no packet of its stream lies in any more. It

@@ -56,11 +56,33 @@ func TestBlocksKeepAtMostMaxFree(t *testing.T) {
 	if st.FreeBytes != 32<<10 || st.Dropped != 1 || st.Limbo != 0 {
 		t.Fatalf("free %d bytes, %d dropped, %d in limbo; want 32 KiB, 1, 0", st.FreeBytes, st.Dropped, st.Limbo)
 	}
-	// Sizes that are not a class are never reused.
-	odd := b.Get(10000)
-	b.Retire(odd)
-	if got := b.Get(10000); got == odd || len(got.Buf) != 10000 {
+	// Blocks over the biggest class are never reused.
+	huge := b.Get(MaxBlock + 1)
+	b.Retire(huge)
+	if got := b.Get(MaxBlock + 1); got == huge || len(got.Buf) != MaxBlock+1 {
 		t.Fatal("a block of no class was reused")
+	}
+}
+
+func TestBlockClasses(t *testing.T) {
+	for _, c := range []struct{ n, size int }{
+		{1, 4 << 10}, {4 << 10, 4 << 10}, {4<<10 + 1, 8 << 10}, {10000, 12 << 10}, {64 << 10, 64 << 10},
+		{64<<10 + 1, 80 << 10}, {262_400, 272 << 10}, {MaxBlock, MaxBlock},
+	} {
+		if got := len(NewBlocks(0).Get(c.n).Buf); got != c.size {
+			t.Errorf("a block for %d bytes has %d, want %d", c.n, got, c.size)
+		}
+	}
+	// A free block up to two classes bigger is taken rather than a new one made.
+	b := NewBlocks(0)
+	big := b.Get(96 << 10)
+	b.Retire(big)
+	if got := b.Get(70 << 10); got != big {
+		t.Fatal("a free block two classes bigger was not taken")
+	}
+	b.Retire(big)
+	if got := b.Get(60 << 10); got == big {
+		t.Fatal("a free block three classes bigger was taken")
 	}
 }
 
