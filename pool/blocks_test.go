@@ -94,3 +94,19 @@ func TestBlocksUnpinnedMoreThanPinnedPanics(t *testing.T) {
 	}()
 	NewBlocks(0).Get(MinBlock).Unpin()
 }
+
+func TestBlocksDropTheClassAskedForLeastRecently(t *testing.T) {
+	b := NewBlocks(60 << 10)
+	big := b.Get(48 << 10)   // a class asked for once
+	small := b.Get(16 << 10) // then one asked for since
+	b.Retire(big)
+	_ = b.Get(4 << 10) // reclaims: big is free (48 KiB of 60)
+	b.Retire(small)
+	_ = b.Get(4 << 10) // small makes the oldest class's block go
+	if st := b.Stats(); st.FreeBytes != 16<<10 || st.Dropped != 1 {
+		t.Fatalf("free %d bytes, %d dropped; want the 48 KiB block dropped for the 16 KiB one", st.FreeBytes, st.Dropped)
+	}
+	if got := b.Get(16 << 10); got != small {
+		t.Fatal("the block of the class asked for recently was not kept")
+	}
+}
