@@ -223,7 +223,7 @@ func newHub(key Key, opts Options) *Hub {
 	return &Hub{
 		key:             key,
 		opts:            opts,
-		blockSize:       firstSlabSize,
+		blockSize:       firstBlockSize,
 		ring:            make([]Packet, minRing),
 		notifyPublish:   publishNotification(key, opts.ChunkSize),
 		notifyUnpublish: unpublishNotification(key, opts.ChunkSize),
@@ -323,7 +323,7 @@ const tagRoom = 10 + flv.TagHeaderSize + flv.TrailerSize
 
 // Place returns a buffer for the payload of an audio or video message of n
 // bytes that the publisher sends with timestamp ts, carved from the
-// stream's slab and laid out to become the message's packet in place
+// stream's blocks and laid out to become the message's packet in place
 // (AppendPlaced). Only the publisher's goroutine calls it.
 func (h *Hub) Place(typeID uint8, ts uint32, n int) ([]byte, chunk.Layout) {
 	h.mu.Lock()
@@ -443,7 +443,7 @@ func (h *Hub) add(owner any, typeID uint8, ts uint32, m Media, payload []byte, m
 		h.frameSize += (len(pkt.Data) + int(pkt.TagLen) - h.frameSize) / 8
 	}
 	h.pushLocked(pkt)
-	if cap(h.scratch) > maxSlabSize {
+	if cap(h.scratch) > maxBlockSize {
 		h.scratch = nil // a rare big copy: not kept for the stream's lifetime
 	}
 	h.mu.Unlock()
@@ -536,7 +536,7 @@ func (h *Hub) measureLocked(ts uint32, n int) {
 		rate := int64(h.rateBytes) * 8 * 1000 / int64(d)
 		h.bitrate.Store(rate)
 		h.rateTS, h.rateBytes = ts, 0
-		h.blockSize = slabSizeFor(rate, h.frameSize)
+		h.blockSize = blockSizeFor(rate, h.frameSize)
 	}
 }
 
@@ -548,9 +548,9 @@ func (h *Hub) measureLocked(ts uint32, n int) {
 // than 32 KiB ones) and big ones are carved less often for a busy stream.
 // A packet over half a block (a keyframe, usually) gets a block of its own.
 const (
-	minSlabSize   = pool.MinBlock
-	maxSlabSize   = 64 << 10
-	firstSlabSize = 16 << 10 // until the bit rate is known
+	minBlockSize   = pool.MinBlock
+	maxBlockSize   = 64 << 10
+	firstBlockSize = 16 << 10 // until the bit rate is known
 	// stuckBlocks: a block whose retirement waits on a placement that never
 	// came back (its message was given up: a publisher gone mid-message)
 	// is left to the garbage collector once this many blocks follow it.
@@ -633,13 +633,13 @@ func (h *Hub) retireLocked() {
 	}
 }
 
-// slabSizeFor returns the block size for a stream of bitRate bits per
+// blockSizeFor returns the block size for a stream of bitRate bits per
 // second whose video packets are frameSize bytes on average: a power of
 // two, and room for three such packets (a block that two frames just do not
 // fit wastes near half of itself).
-func slabSizeFor(bitRate int64, frameSize int) int {
-	size := minSlabSize
-	for size < maxSlabSize && (int64(size)*2 <= bitRate/8/8 || size < 3*frameSize) {
+func blockSizeFor(bitRate int64, frameSize int) int {
+	size := minBlockSize
+	for size < maxBlockSize && (int64(size)*2 <= bitRate/8/8 || size < 3*frameSize) {
 		size *= 2
 	}
 	return size

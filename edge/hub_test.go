@@ -627,19 +627,19 @@ type nopWaker struct{}
 func (nopWaker) Wake(uint32, Kind, bool) {}
 func (nopWaker) Need() uint64            { return NoNeed }
 
-func TestSlabSizeFollowsBitRateAndFrames(t *testing.T) {
+func TestBlockSizeFollowsBitRateAndFrames(t *testing.T) {
 	for _, c := range []struct {
 		bitRate   int64
 		frameSize int
 		want      int
 	}{
-		{0, 0, minSlabSize},
+		{0, 0, minBlockSize},
 		{1_160_000, 4200, 16 << 10},   // an eighth of a second: 18 KB; three frames: 12.6 KB
 		{860_000, 4050, 16 << 10},     // 13 KB a second's eighth, but three frames need 12.2 KB of 16
 		{400_000, 1000, 4 << 10},      // 6 KB an eighth: 4 KiB (a power of two under it), three frames fit
 		{20_000_000, 30000, 64 << 10}, // at most 64 KiB
 	} {
-		if got := slabSizeFor(c.bitRate, c.frameSize); got != c.want {
+		if got := blockSizeFor(c.bitRate, c.frameSize); got != c.want {
 			t.Errorf("%d bit/s, frames of %d: %d, want %d", c.bitRate, c.frameSize, got, c.want)
 		}
 	}
