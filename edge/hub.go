@@ -551,10 +551,12 @@ const (
 	minBlockSize   = pool.MinBlock
 	maxBlockSize   = 64 << 10
 	firstBlockSize = 16 << 10 // until the bit rate is known
-	// stuckBlocks: a block whose retirement waits on a placement that never
-	// came back (its message was given up: a publisher gone mid-message)
-	// is left to the garbage collector once this many blocks follow it.
-	stuckBlocks = 64
+	// stuckPasses: a block whose retirement waits on a placement that
+	// never came back (its message was given up: a publisher gone
+	// mid-message, an abort) is left to the garbage collector after this
+	// many retirement passes found it otherwise done with (a pass per
+	// packet: seconds of media).
+	stuckPasses = 256
 )
 
 // hubBlock is a block packets are carved from, with what tells when the
@@ -564,6 +566,7 @@ type hubBlock struct {
 	used    int    // bytes carved
 	lastSeq uint64 // sequence number + 1 of the newest packet pushed from it (0: none)
 	placed  int    // placements carved from it whose message did not come back yet
+	waited  int    // retirement passes that found it done with but for a placement
 }
 
 // carveLocked returns n bytes for a packet, from the block being carved
@@ -613,24 +616,42 @@ func (h *Hub) placedInLocked(b []byte) *hubBlock {
 	return nil
 }
 
-// retireLocked gives back the oldest blocks no packet of the ring lies in
-// and no placement still writes to. Without a pool the garbage collector
-// frees them.
+// retireLocked gives back the blocks no packet of the ring lies in and no
+// placement still writes to, oldest first, up to the first one whose
+// packets are still in the ring (the blocks after it are newer). The block
+// being carved, and one a message is still arriving into, stay in the list
+// and do not hold back those after them. Without a pool the garbage
+// collector frees what is given back.
 func (h *Hub) retireLocked() {
-	for len(h.blocks) > 0 {
-		hb := h.blocks[0]
-		if hb == h.cur || hb.lastSeq > h.tail {
-			return // being carved, or packets of it are in the ring
+	kept, i := 0, 0
+	for ; i < len(h.blocks); i++ {
+		hb := h.blocks[i]
+		if hb.lastSeq > h.tail {
+			break // packets of it are in the ring
 		}
-		if hb.placed > 0 && len(h.blocks) <= stuckBlocks {
-			return // a message is still arriving into it
+		if hb == h.cur {
+			h.blocks[kept] = hb
+			kept++
+			continue
 		}
-		h.blocks[0] = nil
-		h.blocks = h.blocks[1:]
-		if hb.placed == 0 && h.opts.Blocks != nil {
+		if hb.placed > 0 {
+			if hb.waited++; hb.waited < stuckPasses {
+				h.blocks[kept] = hb
+				kept++
+				continue // a message is still arriving into it
+			}
+			continue // given up on: left to the garbage collector
+		}
+		if h.opts.Blocks != nil {
 			h.opts.Blocks.Retire(hb.blk)
 		}
 	}
+	if i == kept {
+		return
+	}
+	n := copy(h.blocks[kept:], h.blocks[i:])
+	clear(h.blocks[kept+n:])
+	h.blocks = h.blocks[:kept+n]
 }
 
 // blockSizeFor returns the block size for a stream of bitRate bits per

@@ -182,3 +182,37 @@ func readAndCheck(r *pool.Reader, h *Hub, id uint64, done <-chan struct{}, errs 
 		}
 	}
 }
+
+// TestHubRetiresPastTheBlockBeingCarved: a stream whose packets are all
+// over half a block but for a few early small ones keeps carving nothing
+// from its current block; the blocks of its own behind that one are still
+// retired (they were held back by it, without bound).
+func TestHubRetiresPastTheBlockBeingCarved(t *testing.T) {
+	blocks := pool.NewBlocks(0)
+	h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, GopCache: true, GopCacheMaxBytes: 8 << 20, Blocks: blocks})
+	pub := new(int)
+	_ = h.Publish(pub)
+	_ = h.Append(pub, chunk.TypeAudio, 0, []byte{0xaf, 1, 2, 3}) // carved: the current block
+	_, _ = h.Place(chunk.TypeVideo, 0, 100)                      // a placement given up
+	frame := fillPayload(nil, 0, 40000, false)
+	most := 0
+	for i := range 3000 {
+		frame[0] = 0x27
+		if i%60 == 0 {
+			frame[0] = 0x17
+		}
+		if err := h.Append(pub, chunk.TypeVideo, uint32(i*33), frame); err != nil {
+			t.Fatal(err)
+		}
+		h.mu.Lock()
+		most = max(most, len(h.blocks))
+		h.mu.Unlock()
+	}
+	// A GOP is 60 frames of a block each; the list holds at most about two.
+	if most > 130 {
+		t.Fatalf("the hub tracked up to %d blocks (%+v)", most, blocks.Stats())
+	}
+	if st := blocks.Stats(); st.Reused < 2000 {
+		t.Fatalf("blocks were not reused: %+v", st)
+	}
+}

@@ -322,12 +322,12 @@ func (g *group) flush(now time.Time) {
 		// Blocks the hub retires while the packets are written here are not
 		// carved again until Exit (pool.Blocks).
 		g.ls.reader.Enter()
-		g.key.hub.Snapshot(from, s)
 		defer func() {
 			clear(s.Packets) // no media held until the next flush
 			clear(s.Headers)
 			g.ls.reader.Exit()
 		}()
+		g.key.hub.Snapshot(from, s)
 		// Players that close during the flush stay in the slice (marked
 		// gone) until it ends, so the loop below never meets a hole.
 		g.flushing = true
