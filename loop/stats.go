@@ -11,6 +11,7 @@ import (
 
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
+	"github.com/rtmpedge/rtmpedge/pool"
 )
 
 // What the server shows of itself to its API and metrics. Everything here
@@ -303,6 +304,9 @@ func (s *Server) vhosts(clients []ClientStat) []VhostStat {
 	}
 	return out
 }
+
+// BlockStats returns the counters of the streams' media block pool.
+func (s *Server) BlockStats() pool.BlockStats { return s.blocks.Stats() }
 
 // Counters are the server's running totals, for metrics.
 type Counters struct {

@@ -199,6 +199,13 @@ func (c *collector) write(e *expo) {
 	e.family(ns+"player_lag_disconnects_total", counter, "Players disconnected for staying behind for player_lag_timeout.").sample(float64(t.LagDisconnects.Load()))
 	count, sum, buckets := t.Flush.Snapshot()
 	e.family(ns+"flush_duration_seconds", histogram, "Time one merged write to a stream's players on an event loop took.").histogram(count, sum, buckets)
+
+	b := c.srv.BlockStats()
+	e.family(ns+"media_blocks_made_total", counter, "Media blocks allocated because none of the size asked for was free.").sample(float64(b.Allocated))
+	e.family(ns+"media_blocks_reused_total", counter, "Media blocks carved again after their stream was done with them.").sample(float64(b.Reused))
+	e.family(ns+"media_blocks_dropped_total", counter, "Media blocks left to the garbage collector (more free than the pool keeps).").sample(float64(b.Dropped))
+	e.family(ns+"media_blocks_free_bytes", gauge, "Bytes of media blocks free for reuse.").sample(float64(b.FreeBytes))
+	e.family(ns+"media_blocks_waiting", gauge, "Retired media blocks waiting for a flush to end or a player's partly sent packet.").sample(float64(b.Limbo))
 }
 
 // counters appends a counter family with a sample per name, labelled with

@@ -127,6 +127,7 @@ func TestExposition(t *testing.T) {
 	for _, name := range []string{
 		"rtmpedge_build_info", "rtmpedge_connections", "rtmpedge_players", "rtmpedge_origin_up",
 		"rtmpedge_hook_duration_seconds", "rtmpedge_flush_duration_seconds", "rtmpedge_registry_events_total",
+		"rtmpedge_media_blocks_made_total", "rtmpedge_media_blocks_reused_total", "rtmpedge_media_blocks_free_bytes",
 		"go_goroutines", "go_threads", "go_info", "go_memstats_heap_inuse_bytes", "go_memstats_alloc_bytes",
 		"go_memstats_sys_bytes", "go_gc_duration_seconds", "go_memstats_last_gc_time_seconds",
 		"process_cpu_seconds_total", "process_resident_memory_bytes", "process_virtual_memory_bytes",

@@ -109,7 +109,7 @@ type Blocks struct {
 	gets    uint64
 	lastGet [classes]uint64
 
-	// Counters, for tests and the API.
+	// Counters, for Stats (metrics, tests).
 	allocated, reused, dropped atomic.Uint64
 }
 
@@ -222,7 +222,7 @@ func (b *Blocks) makeRoomLocked(blk *Block) bool {
 	return true
 }
 
-// BlockStats are a pool's counters.
+// BlockStats are a pool's counters (for metrics).
 type BlockStats struct {
 	Allocated, Reused, Dropped uint64 // blocks made, carved again, left to the GC
 	FreeBytes, Limbo           int    // bytes ready for reuse; blocks waiting for readers
