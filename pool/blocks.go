@@ -109,8 +109,7 @@ type Blocks struct {
 	gets    uint64
 	lastGet [classes]uint64
 
-	// Counters, for Stats (metrics, tests).
-	allocated, reused, dropped atomic.Uint64
+	allocated, reused, dropped uint64 // counters, for Stats (metrics, tests)
 }
 
 // NewBlocks returns a block pool keeping up to maxFree bytes of blocks for
@@ -144,13 +143,13 @@ func (b *Blocks) Get(n int) *Block {
 			b.free[k][m-1] = nil
 			b.free[k] = b.free[k][:m-1]
 			b.freeBytes -= len(blk.Buf)
+			b.reused++
 			b.mu.Unlock()
-			b.reused.Add(1)
 			return blk
 		}
 	}
+	b.allocated++
 	b.mu.Unlock()
-	b.allocated.Add(1)
 	return &Block{Buf: make([]byte, classSize(c)), class: int8(c)}
 }
 
@@ -190,7 +189,7 @@ func (b *Blocks) reclaimLocked() {
 			b.free[blk.class] = append(b.free[blk.class], blk)
 			b.freeBytes += len(blk.Buf)
 		} else {
-			b.dropped.Add(1)
+			b.dropped++
 		}
 	}
 	clear(b.limbo[len(kept):])
@@ -217,7 +216,7 @@ func (b *Blocks) makeRoomLocked(blk *Block) bool {
 		b.free[lru][len(b.free[lru])-1] = nil
 		b.free[lru] = b.free[lru][:len(b.free[lru])-1]
 		b.freeBytes -= len(old.Buf)
-		b.dropped.Add(1)
+		b.dropped++
 	}
 	return true
 }
@@ -233,7 +232,7 @@ func (b *Blocks) Stats() BlockStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return BlockStats{
-		Allocated: b.allocated.Load(), Reused: b.reused.Load(), Dropped: b.dropped.Load(),
+		Allocated: b.allocated, Reused: b.reused, Dropped: b.dropped,
 		FreeBytes: b.freeBytes, Limbo: len(b.limbo),
 	}
 }
