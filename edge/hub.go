@@ -174,6 +174,7 @@ type Hub struct {
 	blocks    []*hubBlock
 	cur       *hubBlock
 	blockSize int
+	awaiting  int // blocks of the list with placements not back yet
 
 	meta, videoSeq, audioSeq Packet    // as players get them
 	rawHeaders               [3][]byte // payloads of meta, video and audio headers, to spot repeats
@@ -334,8 +335,11 @@ func (h *Hub) Place(typeID uint8, ts uint32, n int) ([]byte, chunk.Layout) {
 	}
 	l := chunk.ChunkLayout(MediaCSID(typeID), wire >= 0xFFFFFF, h.opts.ChunkSize)
 	buf, hb := h.carveLocked(l.End(n) + tagRoom)
-	if hb != nil {
-		hb.placed++ // until the message comes back to add (or is given up)
+	if hb != nil { // awaited until the message comes back to add (or is given up)
+		if hb.placed == 0 {
+			h.awaiting++
+		}
+		hb.placed++
 	}
 	return buf, l
 }
@@ -366,7 +370,9 @@ func (h *Hub) add(owner any, typeID uint8, ts uint32, m Media, payload []byte, m
 	var hb *hubBlock // the block the packet lies in
 	if msg != nil {
 		if hb = h.placedInLocked(msg.Placed); hb != nil {
-			hb.placed--
+			if hb.placed--; hb.placed == 0 {
+				h.awaiting--
+			}
 		}
 	}
 	if h.publisher != owner {
@@ -551,12 +557,15 @@ const (
 	minBlockSize   = pool.MinBlock
 	maxBlockSize   = 64 << 10
 	firstBlockSize = 16 << 10 // until the bit rate is known
-	// stuckPasses: a block whose retirement waits on a placement that
-	// never came back (its message was given up: a publisher gone
-	// mid-message, an abort) is left to the garbage collector after this
-	// many retirement passes found it otherwise done with (a pass per
-	// packet: seconds of media).
+	// A block whose retirement waits on a placement that never came back
+	// (its message was given up: a publisher gone mid-message, an abort)
+	// is left to the garbage collector after stuckPasses retirement passes
+	// found it otherwise done with (a pass per packet and per new block:
+	// seconds of media), or, oldest first, when more than maxAwaiting
+	// blocks wait so (a message in progress per chunk stream is a few; a
+	// publisher that starts messages and never ends them is not).
 	stuckPasses = 256
+	maxAwaiting = 8
 )
 
 // hubBlock is a block packets are carved from, with what tells when the
@@ -578,12 +587,14 @@ func (h *Hub) carveLocked(n int) ([]byte, *hubBlock) {
 			return make([]byte, n), nil
 		}
 		// A block of its own, recycled as the carved ones are.
+		h.retireLocked()
 		hb := &hubBlock{blk: h.opts.Blocks.Get(n), used: n}
 		h.blocks = append(h.blocks, hb)
 		return hb.blk.Buf[:n:n], hb
 	}
 	c := h.cur
 	if c == nil || c.used+n > len(c.blk.Buf) {
+		h.retireLocked() // before the list grows (a stream may carve without pushing)
 		var blk *pool.Block
 		if h.opts.Blocks != nil {
 			blk = h.opts.Blocks.Get(h.blockSize)
@@ -635,11 +646,12 @@ func (h *Hub) retireLocked() {
 			continue
 		}
 		if hb.placed > 0 {
-			if hb.waited++; hb.waited < stuckPasses {
+			if hb.waited++; hb.waited < stuckPasses && h.awaiting <= maxAwaiting {
 				h.blocks[kept] = hb
 				kept++
 				continue // a message is still arriving into it
 			}
+			h.awaiting--
 			continue // given up on: left to the garbage collector
 		}
 		if h.opts.Blocks != nil {

@@ -216,3 +216,22 @@ func TestHubRetiresPastTheBlockBeingCarved(t *testing.T) {
 		t.Fatalf("blocks were not reused: %+v", st)
 	}
 }
+
+// TestHubBoundsPlacementsGivenUp: a publisher that starts messages and
+// never finishes them (aborts, half-sent messages) and sends nothing else
+// cannot make the hub keep blocks without bound.
+func TestHubBoundsPlacementsGivenUp(t *testing.T) {
+	for _, blocks := range []*pool.Blocks{nil, pool.NewBlocks(0)} {
+		h := newHub(Key{"v", "a", "s"}, Options{ChunkSize: 4096, GopCache: true, GopCacheMaxBytes: 8 << 20, Blocks: blocks})
+		_ = h.Publish(new(int))
+		for range 20000 {
+			_, _ = h.Place(chunk.TypeVideo, 0, 5000)
+		}
+		h.mu.Lock()
+		n := len(h.blocks)
+		h.mu.Unlock()
+		if n > maxAwaiting+2 {
+			t.Fatalf("pool %v: the hub keeps %d blocks for placements given up", blocks != nil, n)
+		}
+	}
+}
