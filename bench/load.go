@@ -59,11 +59,15 @@ type Result struct {
 	FirstKeyP99  float64  `json:"first_keyframe_p99_ms"`
 	LagP50       float64  `json:"lag_p50_ms"`
 	LagP99       float64  `json:"lag_p99_ms"`
-	Stalls       int64    `json:"stalls"`
-	MaxGapMs     float64  `json:"max_gap_ms"`
-	Server       *Usage   `json:"server,omitempty"`
-	HarnessCores float64  `json:"harness_cores"` // CPU the harness itself used, in cores, over the window
-	CPUPerGB     float64  `json:"cpu_s_per_gb,omitempty"`
+	Stalls       int64    `json:"stalls"`     // gaps over StallGap in the window
+	MaxGapMs     float64  `json:"max_gap_ms"` // longest gap in the window
+	// RampStalls and RampMaxGapMs are the same before the window: while
+	// the players joined.
+	RampStalls   int64   `json:"ramp_stalls"`
+	RampMaxGapMs float64 `json:"ramp_max_gap_ms"`
+	Server       *Usage  `json:"server,omitempty"`
+	HarnessCores float64 `json:"harness_cores"` // CPU the harness itself used, in cores, over the window
+	CPUPerGB     float64 `json:"cpu_s_per_gb,omitempty"`
 	// Refused players got an error status in answer to play (a capacity
 	// limit, say); they are not counted in Failed. RefusedP50/P99Ms: from
 	// sending play to the answer.
@@ -216,6 +220,10 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 				media0 = make([]int64, len(ps))
 				for i, p := range ps {
 					media0[i] = p.MediaNs.Load()
+					// Gaps are counted in the window, as the bytes and the
+					// CPU are; the ramp's are kept apart.
+					res.RampMaxGapMs = max(res.RampMaxGapMs, ms(p.MaxGap.Swap(0)))
+					res.RampStalls += p.Stalls.Load()
 				}
 				seg = min(2*time.Second, cfg.Duration/4)
 				swapBehind(ps)
@@ -256,6 +264,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 				cancel()
 				wg.Wait()
 				res.summarize(ps, media0, behind0, behind1, now)
+				res.Stalls -= res.RampStalls
 				return res
 			}
 		}

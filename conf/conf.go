@@ -61,6 +61,9 @@ type Capacity struct {
 	// sized for; PaceBurst is the link time one slot's burst may take.
 	Link      BitRate       `mapstructure:"link"`
 	PaceBurst time.Duration `mapstructure:"pace_burst"`
+	// BusyLoad is the share of Link (0 to 1) from which the box counts as
+	// busy: its players' merged writes then use half their window. 0: never.
+	BusyLoad float64 `mapstructure:"busy_load"`
 }
 
 // HTTP configures HTTP-FLV and WebSocket-FLV players, served on the same

@@ -116,6 +116,9 @@ func validateTop(p *problems, c *Config) {
 	if c.Capacity.PaceBurst < time.Millisecond || c.Capacity.PaceBurst > time.Second {
 		p.add("capacity"+keyDelim+"pace_burst", "must be between 1ms and 1s, got %v", c.Capacity.PaceBurst)
 	}
+	if c.Capacity.BusyLoad < 0 || c.Capacity.BusyLoad > 1 {
+		p.add("capacity"+keyDelim+"busy_load", "must be between 0 and 1 (a share of link; 0: never busy), got %v", c.Capacity.BusyLoad)
+	}
 	for i, r := range c.Capacity.Redirect {
 		n, err := normalizeOrigin(r)
 		if err != nil {

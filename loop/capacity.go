@@ -18,13 +18,48 @@ func (s *Server) overCapacity(hub *edge.Hub) string {
 		}
 	}
 	if c.MaxEgress > 0 {
-		egress := hub.BitRate()
-		s.hubs.Each(func(h *edge.Hub) { egress += int64(h.Players()) * h.BitRate() })
-		if egress > int64(c.MaxEgress) {
+		if egress := s.egressEstimate() + hub.BitRate(); egress > int64(c.MaxEgress) {
 			return fmt.Sprintf("max_egress %s reached (%s with this player)", c.MaxEgress, conf.BitRate(egress))
 		}
 	}
 	return ""
+}
+
+// egressEstimate is the server's egress in bits per second as capacity
+// sees it: the sum over streams of players x bit rate.
+func (s *Server) egressEstimate() int64 {
+	var egress int64
+	s.hubs.Each(func(h *edge.Hub) { egress += int64(h.Players()) * h.BitRate() })
+	return egress
+}
+
+// busyHysteresis: a busy box stops being busy below this share of
+// capacity.busy_load, so that an estimate hovering at the threshold (bit
+// rates measured over a second swing with keyframes) does not switch the
+// windows back and forth.
+const busyHysteresis = 0.9
+
+// updateBusy re-estimates the egress (every tick) and tells whether the
+// box is busy: at or above capacity.busy_load of capacity.link. While it
+// is, players' merged writes use half their window (group.setWindow).
+func (s *Server) updateBusy() {
+	c := s.config().Capacity
+	egress := s.egressEstimate()
+	s.egress.Store(egress)
+	was := s.busy.Load()
+	load := float64(egress) / float64(max(c.Link, 1))
+	busy := c.BusyLoad > 0 && (load >= c.BusyLoad || was && load >= c.BusyLoad*busyHysteresis)
+	if busy == was {
+		return
+	}
+	s.busy.Store(busy)
+	if busy {
+		s.log.Info("link busy: players' merged writes use half their window",
+			"egress", conf.BitRate(egress), "link", c.Link, "busy_load", c.BusyLoad)
+	} else {
+		s.log.Info("link no longer busy: players' merged writes use their whole window",
+			"egress", conf.BitRate(egress), "link", c.Link, "busy_load", c.BusyLoad)
+	}
 }
 
 // refusePlay answers a play the server has no capacity for: an RTMP

@@ -52,6 +52,17 @@ func (s *Server) loopStateOf(el gnet.EventLoop) *loopState {
 	return ls
 }
 
+// readInterval is the time between two passes of batched reads: readEvery,
+// halved while the box is busy (capacity.busy_load), as the players'
+// windows are: media read in lumps of a whole readEvery would add that
+// much to a player's wait for its half window.
+func (ls *loopState) readInterval() time.Duration {
+	if ls.srv.busy.Load() {
+		return max(ls.readEvery/2, time.Millisecond)
+	}
+	return ls.readEvery
+}
+
 // wakeAt makes the clock run at unix ns t or soon after (loop only).
 func (ls *loopState) wakeAt(t int64) {
 	ls.mu.Lock()
@@ -110,7 +121,7 @@ func (ls *loopState) Run(context.Context) error {
 		ls.readAll() // first: what they bring is in the flushes
 		ls.readAt = 0
 		if len(ls.batch) > 0 {
-			ls.readAt = now + int64(ls.readEvery)
+			ls.readAt = now + int64(ls.readInterval())
 		}
 	}
 	next := ls.readAt

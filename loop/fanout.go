@@ -106,6 +106,9 @@ type group struct {
 	srv      *Server
 	key      groupKey
 	window   uint32       // merged-write window in milliseconds (0: every video frame)
+	base     uint32       // the vhost's window (window is half of it while the box is busy)
+	busy     bool         // the box was busy when the window was last set (on the loop)
+	switched int64        // unix ms the window last changed with the box's load
 	merged   atomic.Bool  // window > 0, for Wake, which runs off the loop
 	vhost    string       // the vhost whose settings the group follows
 	cfg      *conf.Config // the configuration they were last read from
@@ -143,7 +146,7 @@ type flushScratch struct {
 }
 
 func newGroup(s *Server, key groupKey, v *conf.Vhost) *group {
-	g := &group{srv: s, key: key, ls: s.loopStateOf(key.loop), vhost: v.Name, cfg: s.config()}
+	g := &group{srv: s, key: key, ls: s.loopStateOf(key.loop), vhost: v.Name, cfg: s.config(), busy: s.busy.Load()}
 	g.need.Store(edge.NoNeed)
 	g.apply(v)
 	return g
@@ -157,13 +160,45 @@ func (g *group) apply(v *conf.Vhost) {
 	if g.key.edges {
 		w = uint32(batchWindow(v) / time.Millisecond)
 	}
-	if w == g.window && g.slice != 0 {
+	if w == g.base && g.slice != 0 {
 		return
 	}
-	g.window, g.slices, g.slice = w, 1, max(int64(w), 1)
+	g.base = w
+	g.window = g.windowFor(g.busy)
+	g.slices, g.slice = 1, max(int64(g.window), 1)
 	g.repaceAt, g.slotPos = time.Time{}, 0
 	g.forceAll.Store(true) // write everyone once, then pace on the new window
 	g.merged.Store(w > 0)
+}
+
+// windowFor returns the window the group's players are written in: the
+// vhost's, halved while the box is busy (capacity.busy_load). On a nearly
+// full link a write also waits behind the others' in the link's queue and
+// for the repair of what it drops, so a player's longest wait is about the
+// window plus that; half windows keep it near merged_write, for more
+// writes. Edges downstream keep their quarter window.
+func (g *group) windowFor(busy bool) uint32 {
+	if busy && !g.key.edges && g.base > 1 {
+		return g.base / 2
+	}
+	return g.base
+}
+
+// followBusy switches the group's window when the box became busy or
+// stopped being busy. The slots of the new window start from now, and
+// players last written before the switch wait for their slot (isDue), so
+// a switch to half windows does not write half the players at once.
+func (g *group) followBusy(now time.Time) {
+	busy := g.srv.busy.Load()
+	if busy == g.busy {
+		return
+	}
+	g.busy = busy
+	if w := g.windowFor(busy); w != g.window && g.window > 0 {
+		g.window = w
+		g.switched = now.UnixMilli()
+		g.setSlices(g.slicesNeeded(), now)
+	}
 }
 
 // reconfigure follows a reload: the settings of the group's vhost in cfg,
@@ -194,14 +229,26 @@ func (g *group) repace(now time.Time) {
 		return
 	}
 	g.repaceAt = now.Add(repaceEvery)
-	n := slicesFor(len(g.players), g.key.hub.BitRate(), g.window, g.srv.paceBurst.Load())
+	n := g.slicesNeeded()
 	if n == g.slices || (n < g.slices && n > g.slices*3/4) {
 		return
 	}
+	g.setSlices(n, now)
+}
+
+// slicesNeeded returns the slot count the group's players and bit rate
+// need in its window (slicesFor).
+func (g *group) slicesNeeded() int {
+	return slicesFor(len(g.players), g.key.hub.BitRate(), g.window, g.srv.paceBurst.Load())
+}
+
+// setSlices cuts the window into n slots from now on.
+func (g *group) setSlices(n int, now time.Time) {
 	g.slices = n
 	g.slice = max(int64(g.window)/int64(n), 1)
 	g.phase = int64(g.srv.loopIndex(g.key.loop)) * g.slice / int64(max(g.srv.loops, 1))
 	g.slotPos = g.slotAt(now.UnixMilli()) - 1 // the slot now starting is written by this flush
+	g.repaceAt = now.Add(repaceEvery)
 }
 
 // slotAt numbers the slot wall-clock millisecond ms falls in. A window is
@@ -270,12 +317,12 @@ func (g *group) Run(context.Context) error {
 // mask: at its slot, or, if it took all it was offered, as soon as a
 // window passed since its last write (media that missed its slot by a
 // little, as input bursts drift against the slots, does not wait a whole
-// window more).
+// window more), unless that write came before the window last changed.
 func (g *group) isDue(p *player, mask uint64, nowMs int64) bool {
 	if p.gone || p.closing || p.paused {
 		return false
 	}
-	overdue := g.window > 0 && p.drained && nowMs-p.lastWrite >= int64(g.window)
+	overdue := g.window > 0 && p.drained && nowMs-p.lastWrite >= int64(g.window) && p.lastWrite >= g.switched
 	return p.due || mask&(1<<(p.seq%g.slices)) != 0 || overdue
 }
 
@@ -307,6 +354,7 @@ func (g *group) flush(now time.Time) {
 	if len(g.players) == 0 {
 		return
 	}
+	g.followBusy(now)
 	g.repace(now)
 	mask := g.dueSlots(now)
 	nowMs := now.UnixMilli()

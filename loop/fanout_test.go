@@ -119,6 +119,19 @@ func (ft *fanoutTest) addPlayer(t testing.TB) *testConn {
 	return c
 }
 
+// countWrites reads every player's socket, counts in writes[i] the
+// players that got something and returns how many did.
+func (ft *fanoutTest) countWrites(t testing.TB, writes []int) int {
+	n := 0
+	for j, c := range ft.conns {
+		if c.read(t) > 0 {
+			writes[j]++
+			n++
+		}
+	}
+	return n
+}
+
 var (
 	seqHeader  = []byte{0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1f}
 	keyFrame   = append([]byte{0x17, 1, 0, 0, 0}, make([]byte, 20000)...)
@@ -327,13 +340,7 @@ func TestPacedWritesSpreadPlayersOverTheWindow(t *testing.T) {
 		}
 		now = now.Add(time.Duration(ft.g.untilNextSlot(now.UnixMilli())) * time.Millisecond)
 		ft.g.flush(now)
-		busy := 0
-		for j, c := range ft.conns {
-			if c.read(t) > 0 {
-				writes[j]++
-				busy++
-			}
-		}
+		busy := ft.countWrites(t, writes)
 		if busy > (players+ft.g.slices-1)/ft.g.slices {
 			t.Fatalf("flush %d wrote %d of %d players at once (%d slots of %d ms)", i, busy, players, ft.g.slices, ft.g.slice)
 		}
@@ -664,5 +671,84 @@ func TestEdgesAreWrittenEveryQuarterWindow(t *testing.T) {
 	edges.apply(&v)
 	if edges.window != 0 || edges.merged.Load() {
 		t.Fatalf("edges' window %d ms for merged_write 0", edges.window)
+	}
+}
+
+// A busy box (egress estimate at capacity.busy_load of the link) writes
+// its players in half windows, spread over the slots as before: the switch
+// writes nobody early, and edges downstream keep their quarter window.
+func TestBusyLinkHalvesPlayersWindows(t *testing.T) {
+	const players = 28
+	ft := newFanoutTest(t, players, 350*time.Millisecond, 5*time.Second, 10*time.Second)
+	v := conf.Vhost{MergedWrite: 350 * time.Millisecond, PlayerBacklog: 5 * time.Second}
+	edges := newGroup(ft.srv, groupKey{hub: ft.hub, loop: testLoop{}, edges: true}, &v)
+	ft.srv.paceBurst.Store(50_000)
+	_ = ft.hub.Append(ft.pub, chunk.TypeVideo, 0, seqHeader)
+	for i := range 30 { // so that the hub knows the bit rate
+		ft.frame(t, i)
+	}
+	start := time.UnixMilli(time.Now().UnixMilli() / 350 * 350)
+	ft.g.flush(start)
+	for _, c := range ft.conns {
+		c.read(t)
+	}
+	egress := int64(players) * ft.hub.BitRate()
+	capacity := &ft.srv.config().Capacity
+	capacity.BusyLoad = 0.8
+	capacity.Link = conf.BitRate(egress * 10 / 7) // load 0.7
+	ft.srv.updateBusy()
+	if ft.srv.busy.Load() {
+		t.Fatalf("busy at 70%% of the link (egress %d bit/s)", egress)
+	}
+	capacity.Link = conf.BitRate(egress * 10 / 9) // 0.9
+	ft.srv.updateBusy()
+	if !ft.srv.busy.Load() || ft.srv.egress.Load() != egress {
+		t.Fatalf("busy %v at 90%% of the link, egress estimate %d, want %d", ft.srv.busy.Load(), ft.srv.egress.Load(), egress)
+	}
+
+	now := start.Add(300 * time.Millisecond) // every player last written more than half a window ago
+	ft.frame(t, 30)
+	ft.g.flush(now)
+	edges.flush(now)
+	if ft.g.window != 175 || edges.window != 87 {
+		t.Fatalf("busy: players' window %d ms, edges' %d ms, want 175 and 87", ft.g.window, edges.window)
+	}
+	perSlot := (players + ft.g.slices - 1) / ft.g.slices
+	writes := make([]int, players)
+	for i := 0; i < 2*ft.g.slices; i++ { // two half windows
+		if i > 0 {
+			now = now.Add(time.Duration(ft.g.untilNextSlot(now.UnixMilli())) * time.Millisecond)
+			if i%2 == 0 {
+				ft.frame(t, 30+i)
+			}
+			ft.g.flush(now)
+		}
+		written := ft.countWrites(t, writes)
+		if written > perSlot {
+			t.Fatalf("flush %d after the switch wrote %d players at once, want at most %d (%d slots)", i, written, perSlot, ft.g.slices)
+		}
+	}
+	for j, w := range writes {
+		if w == 0 {
+			t.Fatalf("player %d not written in two half windows", j)
+		}
+	}
+
+	capacity.Link = conf.BitRate(egress * 10 / 8) // 0.8 x 0.9 = 0.72 < 0.8: still busy
+	ft.srv.updateBusy()
+	if !ft.srv.busy.Load() {
+		t.Fatal("no longer busy within the hysteresis")
+	}
+	capacity.Link = conf.BitRate(egress * 2) // 0.5
+	ft.srv.updateBusy()
+	ft.g.flush(now.Add(time.Millisecond))
+	if ft.srv.busy.Load() || ft.g.window != 350 {
+		t.Fatalf("at half the link: busy %v, window %d ms, want 350", ft.srv.busy.Load(), ft.g.window)
+	}
+	capacity.BusyLoad = 0 // never busy
+	capacity.Link = conf.BitRate(egress)
+	ft.srv.updateBusy()
+	if ft.srv.busy.Load() {
+		t.Fatal("busy with busy_load 0")
 	}
 }

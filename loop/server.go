@@ -59,6 +59,8 @@ type Server struct {
 	loops     int // event loops
 	notifier  *hook.Notifier
 	paceBurst atomic.Int64 // bytes one loop's slot of paced writes may carry
+	egress    atomic.Int64 // egress estimate, bits per second (updateBusy)
+	busy      atomic.Bool  // egress at capacity.busy_load of the link: merged windows halved
 
 	inflight       atomic.Int64 // bytes held by client connections' chunk readers (max_inflight_bytes)
 	reclaimMu      sync.Mutex   // one reclaim scan at a time
@@ -248,10 +250,12 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-// OnTick enforces the timeouts of every connection.
+// OnTick enforces the timeouts of every connection and re-estimates the
+// egress (updateBusy).
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	s.runningMu.Do(func() { close(s.running) })
 	now := time.Now()
+	s.updateBusy()
 	s.sessions.Range(func(k, _ any) bool {
 		k.(timeoutChecker).checkTimeouts(now)
 		return true

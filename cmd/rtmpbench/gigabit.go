@@ -198,6 +198,7 @@ func gigabitTable(results []bench.GigabitResult, bitrate float64, sh bench.Shape
 			fmt.Sprintf("%d / %d", r.LinkDrops, r.LinkOverlimits),
 			fmt.Sprintf("%.0f", r.MaxGapMs),
 			fmt.Sprint(r.Stalls),
+			fmt.Sprintf("%.0f / %d", r.RampMaxGapMs, r.RampStalls),
 			fmt.Sprintf("%.0f / %.0f", r.LagP50, r.LagP99),
 			cpu, rss,
 			failed, refused,
@@ -208,10 +209,11 @@ func gigabitTable(results []bench.GigabitResult, bitrate float64, sh bench.Shape
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Players behind a %s link (tbf burst %s, latency %s), %.2f Mbit/s stream\n\n", sh.Rate, sh.Burst, sh.Latency, bitrate/1e6)
 	b.WriteString(bench.Markdown([]string{"set-up", "players", "delivered Mbit/s (of demand)", "link Mbit/s (frames)",
-		"link drops / overlimits", "longest gap ms", "gaps > 500 ms", "lag p50 / p99 ms", "edge CPU-s/GB", "edge peak RSS MB",
+		"link drops / overlimits", "longest gap ms", "gaps > 500 ms", "ramp: longest gap ms / gaps > 500", "lag p50 / p99 ms", "edge CPU-s/GB", "edge peak RSS MB",
 		"failed", "refused", "admitted: stream share min / p1", "upstreams"}, rows))
 	b.WriteString("\nDelivered: RTMP bytes the players read in the window. Link: bytes the server side's qdisc sent " +
 		"(Ethernet frames, TCP/IP headers and retransmissions included). Stream share: 1 - how far an admitted player " +
-		"fell behind the stream between the freshest messages it got in the window's first and last 2 s, over the time between them.\n")
+		"fell behind the stream between the freshest messages it got in the window's first and last 2 s, over the time between them. " +
+		"Gaps (silences between two reads that brought bytes) are counted in the window; the ramp's, while the players joined, apart.\n")
 	return b.String()
 }
