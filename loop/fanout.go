@@ -103,20 +103,21 @@ type player struct {
 // runs on the loop and hands each due player everything pending for it in
 // one writev, as much as its socket takes.
 type group struct {
-	srv      *Server
-	key      groupKey
-	window   uint32       // merged-write window in milliseconds (0: every video frame)
-	base     uint32       // the vhost's window (window is half of it while the box is busy)
-	busy     bool         // the box was busy when the window was last set (on the loop)
-	switched int64        // unix ms the window last changed with the box's load
-	merged   atomic.Bool  // window > 0, for Wake, which runs off the loop
-	vhost    string       // the vhost whose settings the group follows
-	cfg      *conf.Config // the configuration they were last read from
-	slices   int          // slots the players are spread over (1..maxSlices)
-	slice    int64        // wall milliseconds between two slots
-	phase    int64        // wall milliseconds the slots are shifted by, so groups of different loops take turns
-	backlog  time.Duration
-	lagLimit time.Duration
+	srv        *Server
+	key        groupKey
+	window     uint32       // merged-write window in milliseconds (0: every video frame)
+	base       uint32       // the vhost's window (window is half of it while the box is busy)
+	busy       bool         // the box was busy when the window was last set (on the loop)
+	switched   int64        // unix ms the window last changed with the box's load
+	prevWindow uint32       // the window before that
+	merged     atomic.Bool  // window > 0, for Wake, which runs off the loop
+	vhost      string       // the vhost whose settings the group follows
+	cfg        *conf.Config // the configuration they were last read from
+	slices     int          // slots the players are spread over (1..maxSlices)
+	slice      int64        // wall milliseconds between two slots
+	phase      int64        // wall milliseconds the slots are shifted by, so groups of different loops take turns
+	backlog    time.Duration
+	lagLimit   time.Duration
 
 	scheduled atomic.Bool
 	forceAll  atomic.Bool   // the next flush writes every player (headers, notifications)
@@ -185,9 +186,11 @@ func (g *group) windowFor(busy bool) uint32 {
 }
 
 // followBusy switches the group's window when the box became busy or
-// stopped being busy. The slots of the new window start from now, and
-// players last written before the switch wait for their slot (isDue), so
-// a switch to half windows does not write half the players at once.
+// stopped being busy. The slots of the new window start from now; a player
+// last written before the switch is written at its new slot or a previous
+// window after its last write, whichever comes first (isDue): a switch to
+// half windows neither writes half the players at once nor makes any wait
+// longer than its old cadence.
 func (g *group) followBusy(now time.Time) {
 	busy := g.srv.busy.Load()
 	if busy == g.busy {
@@ -195,7 +198,7 @@ func (g *group) followBusy(now time.Time) {
 	}
 	g.busy = busy
 	if w := g.windowFor(busy); w != g.window && g.window > 0 {
-		g.window = w
+		g.window, g.prevWindow = w, g.window
 		g.switched = now.UnixMilli()
 		g.setSlices(g.slicesNeeded(), now)
 	}
@@ -317,12 +320,17 @@ func (g *group) Run(context.Context) error {
 // mask: at its slot, or, if it took all it was offered, as soon as a
 // window passed since its last write (media that missed its slot by a
 // little, as input bursts drift against the slots, does not wait a whole
-// window more), unless that write came before the window last changed.
+// window more; the previous window, for a write before the window last
+// changed).
 func (g *group) isDue(p *player, mask uint64, nowMs int64) bool {
 	if p.gone || p.closing || p.paused {
 		return false
 	}
-	overdue := g.window > 0 && p.drained && nowMs-p.lastWrite >= int64(g.window) && p.lastWrite >= g.switched
+	w := int64(g.window)
+	if p.lastWrite < g.switched {
+		w = int64(g.prevWindow)
+	}
+	overdue := g.window > 0 && p.drained && nowMs-p.lastWrite >= w
 	return p.due || mask&(1<<(p.seq%g.slices)) != 0 || overdue
 }
 

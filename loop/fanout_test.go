@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -688,10 +689,31 @@ func TestBusyLinkHalvesPlayersWindows(t *testing.T) {
 		ft.frame(t, i)
 	}
 	start := time.UnixMilli(time.Now().UnixMilli() / 350 * 350)
-	ft.g.flush(start)
-	for _, c := range ft.conns {
-		c.read(t)
+	ft.g.flush(start) // the joiners' first write, all at once
+	writes := make([]int, players)
+	ft.countWrites(t, writes)
+	// A window at 350 ms: each player written at its slot.
+	last := make([]time.Time, players) // each player's last write before the switch
+	now, frame := start, 30
+	step := func() int { // the next slot, with new media for it
+		now = now.Add(time.Duration(ft.g.untilNextSlot(now.UnixMilli())) * time.Millisecond)
+		ft.frame(t, frame)
+		frame++
+		ft.g.flush(now)
+		before := slices.Clone(writes)
+		n := ft.countWrites(t, writes)
+		for j := range writes {
+			if writes[j] > before[j] && !ft.srv.busy.Load() {
+				last[j] = now
+			}
+		}
+		return n
 	}
+	for range ft.g.slices {
+		step()
+	}
+	oldSlots := ft.g.slices
+
 	egress := int64(players) * ft.hub.BitRate()
 	capacity := &ft.srv.config().Capacity
 	capacity.BusyLoad = 0.8
@@ -706,31 +728,30 @@ func TestBusyLinkHalvesPlayersWindows(t *testing.T) {
 		t.Fatalf("busy %v at 90%% of the link, egress estimate %d, want %d", ft.srv.busy.Load(), ft.srv.egress.Load(), egress)
 	}
 
-	now := start.Add(300 * time.Millisecond) // every player last written more than half a window ago
-	ft.frame(t, 30)
-	ft.g.flush(now)
+	// The switch: half windows from the next flush on. Nobody waits longer
+	// than the old window plus a slot, and no flush writes more than a
+	// slot of each cadence.
 	edges.flush(now)
-	if ft.g.window != 175 || edges.window != 87 {
-		t.Fatalf("busy: players' window %d ms, edges' %d ms, want 175 and 87", ft.g.window, edges.window)
-	}
-	perSlot := (players + ft.g.slices - 1) / ft.g.slices
-	writes := make([]int, players)
-	for i := 0; i < 2*ft.g.slices; i++ { // two half windows
-		if i > 0 {
-			now = now.Add(time.Duration(ft.g.untilNextSlot(now.UnixMilli())) * time.Millisecond)
-			if i%2 == 0 {
-				ft.frame(t, 30+i)
+	before := slices.Clone(writes)
+	most := (players+oldSlots-1)/oldSlots + players // bound until the new slots are known
+	for i := 0; i < 3*oldSlots; i++ {
+		n := step()
+		if ft.g.window != 175 || edges.window != 87 {
+			t.Fatalf("busy: players' window %d ms, edges' %d ms, want 175 and 87", ft.g.window, edges.window)
+		}
+		most = (players+oldSlots-1)/oldSlots + (players+ft.g.slices-1)/ft.g.slices
+		if n > most {
+			t.Fatalf("flush %d after the switch wrote %d players at once, want at most %d (%d slots, %d before)", i, n, most, ft.g.slices, oldSlots)
+		}
+		for j := range writes {
+			if writes[j] == before[j] && now.Sub(last[j]) > 350*time.Millisecond+time.Duration(ft.g.slice)*time.Millisecond {
+				t.Fatalf("player %d not written for %v after the switch (last %v before it)", j, now.Sub(last[j]), last[j].Sub(start))
 			}
-			ft.g.flush(now)
-		}
-		written := ft.countWrites(t, writes)
-		if written > perSlot {
-			t.Fatalf("flush %d after the switch wrote %d players at once, want at most %d (%d slots)", i, written, perSlot, ft.g.slices)
 		}
 	}
-	for j, w := range writes {
-		if w == 0 {
-			t.Fatalf("player %d not written in two half windows", j)
+	for j := range writes {
+		if writes[j]-before[j] < 2 {
+			t.Fatalf("player %d written %d times in 3 old slots' worth of half windows", j, writes[j]-before[j])
 		}
 	}
 
