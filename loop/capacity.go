@@ -2,6 +2,7 @@ package loop
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/rtmpedge/rtmpedge/conf"
 	"github.com/rtmpedge/rtmpedge/edge"
@@ -39,26 +40,39 @@ func (s *Server) egressEstimate() int64 {
 // windows back and forth.
 const busyHysteresis = 0.9
 
+// How recent a stalled write must be for the box to become busy, and to
+// stay busy: a box whose own queue stopped dropping writes for a minute
+// goes back to whole windows.
+const (
+	stallRecent = 10 * time.Second
+	stallForget = time.Minute
+)
+
 // updateBusy re-estimates the egress (every tick) and tells whether the
-// box is busy: at or above capacity.busy_load of capacity.link. While it
-// is, players' merged writes use half their window (group.setWindow).
-func (s *Server) updateBusy() {
+// box is busy: at or above capacity.busy_load of capacity.link, and its own
+// queue stalled a player's write lately (sendStalled). While it is,
+// players' merged writes use half their window (group.followBusy). A box
+// whose link is not what capacity.link says (a faster NIC, loopback) sees
+// no stalls and never pays for the halving.
+func (s *Server) updateBusy(now time.Time) {
 	c := s.config().Capacity
 	egress := s.egressEstimate()
 	s.egress.Store(egress)
 	was := s.busy.Load()
 	load := float64(egress) / float64(max(c.Link, 1))
-	busy := c.BusyLoad > 0 && (load >= c.BusyLoad || was && load >= c.BusyLoad*busyHysteresis)
+	sinceStall := now.Sub(time.Unix(0, s.lastStall.Load()))
+	busy := c.BusyLoad > 0 && (!was && load >= c.BusyLoad && sinceStall < stallRecent ||
+		was && load >= c.BusyLoad*busyHysteresis && sinceStall < stallForget)
 	if busy == was {
 		return
 	}
 	s.busy.Store(busy)
 	if busy {
 		s.log.Info("link busy: players' merged writes use half their window",
-			"egress", conf.BitRate(egress), "link", c.Link, "busy_load", c.BusyLoad)
+			"egress", conf.BitRate(egress), "link", c.Link, "busy_load", c.BusyLoad, "last_stalled_write", sinceStall.Round(time.Millisecond))
 	} else {
 		s.log.Info("link no longer busy: players' merged writes use their whole window",
-			"egress", conf.BitRate(egress), "link", c.Link, "busy_load", c.BusyLoad)
+			"egress", conf.BitRate(egress), "link", c.Link, "busy_load", c.BusyLoad, "last_stalled_write", sinceStall.Round(time.Millisecond))
 	}
 }
 

@@ -74,6 +74,7 @@ type OriginCounters struct {
 type Telemetry struct {
 	Flush          DurationHistogram // one merged write to a group's players
 	PlayerSkips    atomic.Uint64     // players skipped to a keyframe for lagging
+	StalledSends   atomic.Uint64     // player writes TCP kept unsent with nothing in flight (sendStalled)
 	LagDisconnects atomic.Uint64     // players disconnected for staying behind
 
 	hooks   named[HookStats]

@@ -537,6 +537,10 @@ func (g *group) writePlayer(p *player, s *edge.Snapshot, now time.Time) {
 	if n > 0 {
 		p.ss.waitingFor.Store(0)
 		p.lastWrite = now.UnixMilli()
+		if g.window > 0 && sendStalled(p.fd) {
+			g.srv.tele.StalledSends.Add(1)
+			g.srv.lastStall.Store(now.UnixNano())
+		}
 	}
 
 	// Keep what the kernel did not take: the rest of the buffer it stopped

@@ -718,12 +718,19 @@ func TestBusyLinkHalvesPlayersWindows(t *testing.T) {
 	capacity := &ft.srv.config().Capacity
 	capacity.BusyLoad = 0.8
 	capacity.Link = conf.BitRate(egress * 10 / 7) // load 0.7
-	ft.srv.updateBusy()
+	ft.srv.lastStall.Store(time.Now().UnixNano())
+	ft.srv.updateBusy(time.Now())
 	if ft.srv.busy.Load() {
 		t.Fatalf("busy at 70%% of the link (egress %d bit/s)", egress)
 	}
 	capacity.Link = conf.BitRate(egress * 10 / 9) // 0.9
-	ft.srv.updateBusy()
+	ft.srv.lastStall.Store(0)
+	ft.srv.updateBusy(time.Now())
+	if ft.srv.busy.Load() {
+		t.Fatal("busy at 90% of the link without a stalled write")
+	}
+	ft.srv.lastStall.Store(time.Now().UnixNano()) // the box's queue stalled a write
+	ft.srv.updateBusy(time.Now())
 	if !ft.srv.busy.Load() || ft.srv.egress.Load() != egress {
 		t.Fatalf("busy %v at 90%% of the link, egress estimate %d, want %d", ft.srv.busy.Load(), ft.srv.egress.Load(), egress)
 	}
@@ -756,19 +763,27 @@ func TestBusyLinkHalvesPlayersWindows(t *testing.T) {
 	}
 
 	capacity.Link = conf.BitRate(egress * 10 / 8) // 0.8 x 0.9 = 0.72 < 0.8: still busy
-	ft.srv.updateBusy()
+	ft.srv.updateBusy(time.Now().Add(30 * time.Second))
 	if !ft.srv.busy.Load() {
-		t.Fatal("no longer busy within the hysteresis")
+		t.Fatal("no longer busy within the hysteresis, 30 s after a stalled write")
+	}
+	ft.srv.updateBusy(time.Now().Add(stallForget + time.Second))
+	if ft.srv.busy.Load() {
+		t.Fatal("still busy a minute after the last stalled write")
+	}
+	ft.srv.updateBusy(time.Now())
+	if !ft.srv.busy.Load() {
+		t.Fatal("not busy again")
 	}
 	capacity.Link = conf.BitRate(egress * 2) // 0.5
-	ft.srv.updateBusy()
+	ft.srv.updateBusy(time.Now())
 	ft.g.flush(now.Add(time.Millisecond))
 	if ft.srv.busy.Load() || ft.g.window != 350 {
 		t.Fatalf("at half the link: busy %v, window %d ms, want 350", ft.srv.busy.Load(), ft.g.window)
 	}
 	capacity.BusyLoad = 0 // never busy
 	capacity.Link = conf.BitRate(egress)
-	ft.srv.updateBusy()
+	ft.srv.updateBusy(time.Now())
 	if ft.srv.busy.Load() {
 		t.Fatal("busy with busy_load 0")
 	}

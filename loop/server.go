@@ -61,6 +61,7 @@ type Server struct {
 	paceBurst atomic.Int64 // bytes one loop's slot of paced writes may carry
 	egress    atomic.Int64 // egress estimate, bits per second (updateBusy)
 	busy      atomic.Bool  // egress at capacity.busy_load of the link: merged windows halved
+	lastStall atomic.Int64 // unix ns of the last player write the box's own queue stalled (sendStalled)
 
 	inflight       atomic.Int64 // bytes held by client connections' chunk readers (max_inflight_bytes)
 	reclaimMu      sync.Mutex   // one reclaim scan at a time
@@ -255,7 +256,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
 	s.runningMu.Do(func() { close(s.running) })
 	now := time.Now()
-	s.updateBusy()
+	s.updateBusy(now)
 	s.sessions.Range(func(k, _ any) bool {
 		k.(timeoutChecker).checkTimeouts(now)
 		return true

@@ -50,3 +50,34 @@ func writevSocket(fd int, iov [][]byte, vecs *[]unix.Iovec) (int, error) {
 		return 0, fmt.Errorf("writev: %w", errno)
 	}
 }
+
+// sendQueue returns what the socket's send queue holds: the bytes TCP has
+// not sent yet (SIOCOUTQNSD) and all of it, sent and unacknowledged or not
+// (SIOCOUTQ; not asked, and 0, when nothing is unsent). Raw syscalls, as
+// for writevSocket: they never block.
+func sendQueue(fd int) (unsent, queued int, err error) {
+	var v int32
+	if _, _, errno := unix.RawSyscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCOUTQNSD, uintptr(unsafe.Pointer(&v))); errno != 0 {
+		return 0, 0, fmt.Errorf("SIOCOUTQNSD: %w", errno)
+	}
+	unsent = int(v)
+	if unsent == 0 {
+		return 0, 0, nil // all sent (the common case): no second call
+	}
+	if _, _, errno := unix.RawSyscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCOUTQ, uintptr(unsafe.Pointer(&v))); errno != 0 {
+		return 0, 0, fmt.Errorf("SIOCOUTQ: %w", errno)
+	}
+	return unsent, int(v), nil
+}
+
+// sendStalled reports whether TCP holds unsent bytes for the socket with
+// none in flight: no acknowledgement will come to clock them out, so Linux
+// sends them only when its probe timer fires, an RTO (200 ms or more)
+// later. That is what a write meets when the box's own queueing discipline
+// drops its first segment (a shaper's queue full, as when hundreds of
+// merged writes leave at once): the transmit fails, TCP enters CWR and
+// keeps the whole write.
+func sendStalled(fd int) bool {
+	unsent, queued, err := sendQueue(fd)
+	return err == nil && unsent > 0 && unsent == queued
+}

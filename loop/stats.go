@@ -324,6 +324,8 @@ type Counters struct {
 	NotifyFailed   uint64
 	NotifyDropped  uint64
 	InflightBytes  int64 // held in partly received messages (max_inflight_bytes)
+	EgressEstimate int64 // bits per second: players x their stream's bit rate
+	LinkBusy       bool  // capacity.busy_load reached: merged windows halved
 	Started        time.Time
 }
 
@@ -336,7 +338,7 @@ func (s *Server) Counters() Counters {
 		Connections: s.conns.Load(), Players: s.players.Load(), Streams: s.hubs.Len(), Upstreams: ups,
 		AcceptErrors: s.acceptErrors.Load(), RefusedPlays: s.refusedPlays.Load(), Kicks: s.kicks.Load(),
 		Reloads: s.reloads.Load(), ReloadFailures: s.reloadFailures.Load(), InflightBytes: s.inflight.Load(),
-		Started: s.started,
+		Started: s.started, EgressEstimate: s.egress.Load(), LinkBusy: s.busy.Load(),
 	}
 	c.NotifySent, c.NotifyFailed, c.NotifyDropped = s.notifier.Counts()
 	if t := s.lastReload.Load(); t != 0 {

@@ -67,6 +67,12 @@ func (c *collector) write(e *expo) {
 	e.family(ns+"start_time_seconds", gauge, "When the server started, in Unix seconds.").sample(float64(cnt.Started.UnixNano()) / 1e9)
 	e.family(ns+"upstreams", gauge, "Edge upstream connections (one per pulled stream).").sample(float64(cnt.Upstreams))
 	e.family(ns+"inflight_bytes", gauge, "Bytes held in partly received messages (bounded by max_inflight_bytes).").sample(float64(cnt.InflightBytes))
+	e.family(ns+"egress_estimate_bytes_per_second", gauge, "Egress as capacity sees it: players x their stream's bit rate, in bytes per second.").sample(float64(cnt.EgressEstimate) / 8)
+	busy := 0.0
+	if cnt.LinkBusy {
+		busy = 1
+	}
+	e.family(ns+"link_busy", gauge, "1 while the box is busy (capacity.busy_load reached and writes stalled by its own queue): players' merged windows are halved.").sample(busy)
 	e.family(ns+"accept_errors_total", counter, "Connections that could not be accepted (out of file descriptors, say).").sample(float64(cnt.AcceptErrors))
 	e.family(ns+"kicks_total", counter, "Clients closed through the API.").sample(float64(cnt.Kicks))
 	e.family(ns+"plays_refused_total", counter, "Plays refused or redirected by a capacity limit.").sample(float64(cnt.RefusedPlays))
@@ -196,6 +202,7 @@ func (c *collector) write(e *expo) {
 	e.family(ns+"cluster_publish_conflicts_total", counter, "Publishes refused or redirected because another origin has the stream.").sample(float64(cs.PublishConflicts))
 
 	e.family(ns+"player_skips_total", counter, "Players skipped ahead to a keyframe for falling behind player_backlog.").sample(float64(t.PlayerSkips.Load()))
+	e.family(ns+"player_stalled_sends_total", counter, "Player writes TCP kept unsent with nothing in flight: the box's own queue dropped their first segment (a shaper's queue full), so they wait for TCP's probe timer.").sample(float64(t.StalledSends.Load()))
 	e.family(ns+"player_lag_disconnects_total", counter, "Players disconnected for staying behind for player_lag_timeout.").sample(float64(t.LagDisconnects.Load()))
 	count, sum, buckets := t.Flush.Snapshot()
 	e.family(ns+"flush_duration_seconds", histogram, "Time one merged write to a stream's players on an event loop took.").histogram(count, sum, buckets)
