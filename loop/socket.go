@@ -76,8 +76,18 @@ func sendQueue(fd int) (unsent, queued int, err error) {
 // later. That is what a write meets when the box's own queueing discipline
 // drops its first segment (a shaper's queue full, as when hundreds of
 // merged writes leave at once): the transmit fails, TCP enters CWR and
-// keeps the whole write.
+// keeps the whole write. A peer whose receive window is full (a player not
+// reading) leaves the socket the same way but not in CWR: not a stall.
 func sendStalled(fd int) bool {
 	unsent, queued, err := sendQueue(fd)
-	return err == nil && unsent > 0 && unsent == queued
+	if err != nil || unsent == 0 || unsent != queued {
+		return false
+	}
+	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	return err == nil && info.Ca_state == tcpCACWR
 }
+
+// tcpCACWR is Linux's TCP_CA_CWR congestion state (linux/tcp.h): the
+// congestion window reduced for a local congestion signal, as a failed
+// transmit.
+const tcpCACWR = 2
