@@ -173,11 +173,11 @@ func (g *group) apply(v *conf.Vhost) {
 }
 
 // windowFor returns the window the group's players are written in: the
-// vhost's, halved while the box is busy (capacity.busy_load). On a nearly
-// full link a write also waits behind the others' in the link's queue and
-// for the repair of what it drops, so a player's longest wait is about the
-// window plus that; half windows keep it near merged_write, for more
-// writes. Edges downstream keep their quarter window.
+// vhost's, halved while the box is busy (capacity.busy_load). A write whose
+// first segment the box's own queue drops waits for TCP's probe timer
+// (about 230 ms) on top of the window; half windows keep that wait near
+// merged_write, for more writes. Edges downstream keep their quarter
+// window.
 func (g *group) windowFor(busy bool) uint32 {
 	if busy && !g.key.edges && g.base > 1 {
 		return g.base / 2
