@@ -1,12 +1,12 @@
 package edge
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
 	"sync"
 	"testing"
 
 	"github.com/rtmpedge/rtmpedge/chunk"
+	"github.com/rtmpedge/rtmpedge/internal/mediatest"
 	"github.com/rtmpedge/rtmpedge/pool"
 )
 
@@ -58,14 +58,14 @@ func TestHubRecyclesBlocksOnlyWhenUnread(t *testing.T) {
 		case 0:
 			slow, slowLayout = h.Place(chunk.TypeVideo, uint32(i*10), 1500)
 		case 60:
-			place(slow, slowLayout, uint32(i*10), fillPayload(nil, h.Head(), 1500, false))
+			place(slow, slowLayout, uint32(i*10), mediatest.Frame(nil, h.Head(), 1500, false))
 		}
 		seq := h.Head()
 		n := 16 + rng.IntN(3000)
 		if i%40 == 0 {
 			n = 9000 // a keyframe over half a block: a buffer of its own
 		}
-		payload = fillPayload(payload[:0], seq, n, i%40 == 0)
+		payload = mediatest.Frame(payload[:0], seq, n, i%40 == 0)
 		ts := uint32(i * 10)
 		if i%3 == 0 {
 			if err := h.Append(pub, chunk.TypeVideo, ts, payload); err != nil {
@@ -94,20 +94,6 @@ func TestHubRecyclesBlocksOnlyWhenUnread(t *testing.T) {
 	t.Logf("blocks: %+v", st)
 }
 
-// fillPayload appends a video payload of n bytes naming seq: the FLV video
-// header, seq, and a filler byte derived from seq.
-func fillPayload(b []byte, seq uint64, n int, key bool) []byte {
-	b = append(b, 0x27, 1, 0, 0, 0)
-	if key {
-		b[0] = 0x17
-	}
-	b = binary.BigEndian.AppendUint64(b, seq)
-	for len(b) < n {
-		b = append(b, byte(seq*7+3))
-	}
-	return b
-}
-
 // checkPacket reports whether p's payload is the one published as seq.
 func checkPacket(p *Packet, seq uint64) bool {
 	if p.Kind != KindVideo {
@@ -119,15 +105,8 @@ func checkPacket(p *Packet, seq uint64) bool {
 	} else {
 		d = d[:p.Len]
 	}
-	if len(d) < 13 || binary.BigEndian.Uint64(d[5:13]) != seq {
-		return false
-	}
-	for _, c := range d[13:] {
-		if c != byte(seq*7+3) {
-			return false
-		}
-	}
-	return true
+	id, ok := mediatest.ID(d)
+	return ok && id == seq
 }
 
 // readAndCheck copies packets out of h until done, checks them after the
@@ -194,7 +173,7 @@ func TestHubRetiresPastTheBlockBeingCarved(t *testing.T) {
 	_ = h.Publish(pub)
 	_ = h.Append(pub, chunk.TypeAudio, 0, []byte{0xaf, 1, 2, 3}) // carved: the current block
 	_, _ = h.Place(chunk.TypeVideo, 0, 100)                      // a placement given up
-	frame := fillPayload(nil, 0, 40000, false)
+	frame := mediatest.Frame(nil, 0, 40000, false)
 	most := 0
 	for i := range 3000 {
 		frame[0] = 0x27

@@ -103,21 +103,20 @@ type player struct {
 // runs on the loop and hands each due player everything pending for it in
 // one writev, as much as its socket takes.
 type group struct {
-	srv        *Server
-	key        groupKey
-	window     uint32       // merged-write window in milliseconds (0: every video frame)
-	base       uint32       // the vhost's window (window is half of it while the box is busy)
-	busy       bool         // the box was busy when the window was last set (on the loop)
-	switched   int64        // unix ms the window last changed with the box's load
-	prevWindow uint32       // the window before that
-	merged     atomic.Bool  // window > 0, for Wake, which runs off the loop
-	vhost      string       // the vhost whose settings the group follows
-	cfg        *conf.Config // the configuration they were last read from
-	slices     int          // slots the players are spread over (1..maxSlices)
-	slice      int64        // wall milliseconds between two slots
-	phase      int64        // wall milliseconds the slots are shifted by, so groups of different loops take turns
-	backlog    time.Duration
-	lagLimit   time.Duration
+	srv      *Server
+	key      groupKey
+	window   uint32       // merged-write window in milliseconds (0: every video frame)
+	base     uint32       // the vhost's window (window is half of it while the box is busy)
+	busy     bool         // the box was busy when the window was last set (on the loop)
+	switched int64        // unix ms the window last changed with the box's load
+	merged   atomic.Bool  // window > 0, for Wake, which runs off the loop
+	vhost    string       // the vhost whose settings the group follows
+	cfg      *conf.Config // the configuration they were last read from
+	slices   int          // slots the players are spread over (1..maxSlices)
+	slice    int64        // wall milliseconds between two slots
+	phase    int64        // wall milliseconds the slots are shifted by, so groups of different loops take turns
+	backlog  time.Duration
+	lagLimit time.Duration
 
 	scheduled atomic.Bool
 	forceAll  atomic.Bool   // the next flush writes every player (headers, notifications)
@@ -198,7 +197,7 @@ func (g *group) followBusy(now time.Time) {
 	}
 	g.busy = busy
 	if w := g.windowFor(busy); w != g.window && g.window > 0 {
-		g.window, g.prevWindow = w, g.window
+		g.window = w
 		g.switched = now.UnixMilli()
 		g.setSlices(g.slicesNeeded(), now)
 	}
@@ -328,7 +327,7 @@ func (g *group) isDue(p *player, mask uint64, nowMs int64) bool {
 	}
 	w := int64(g.window)
 	if p.lastWrite < g.switched {
-		w = int64(g.prevWindow)
+		w = int64(g.windowFor(!g.busy)) // the window before the switch
 	}
 	overdue := g.window > 0 && p.drained && nowMs-p.lastWrite >= w
 	return p.due || mask&(1<<(p.seq%g.slices)) != 0 || overdue

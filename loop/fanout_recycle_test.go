@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -9,21 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rtmpedge/rtmpedge/chunk"
+	"github.com/rtmpedge/rtmpedge/internal/mediatest"
 )
-
-// taggedFrame returns a video payload of n bytes naming id: the FLV video
-// header, id, and a filler byte derived from id.
-func taggedFrame(id uint64, n int, key bool) []byte {
-	b := []byte{0x27, 1, 0, 0, 0}
-	if key {
-		b[0] = 0x17
-	}
-	b = binary.BigEndian.AppendUint64(b, id)
-	for len(b) < n {
-		b = append(b, byte(id*7+3))
-	}
-	return b
-}
 
 // TestPlayersGetIntactBytesFromRecycledBlocks streams 3,000 frames, copied
 // and placed, to three players whose sockets take little at a time (their
@@ -50,9 +36,9 @@ func TestPlayersGetIntactBytesFromRecycledBlocks(t *testing.T) {
 			n = 12000
 		}
 		if i%2 == 0 {
-			_ = ft.hub.Append(ft.pub, chunk.TypeVideo, ts, taggedFrame(uint64(i), n, key))
+			_ = ft.hub.Append(ft.pub, chunk.TypeVideo, ts, mediatest.Frame(nil, uint64(i), n, key))
 		} else {
-			p := taggedFrame(uint64(i), n, key)
+			p := mediatest.Frame(nil, uint64(i), n, key)
 			b, l := ft.hub.Place(chunk.TypeVideo, ts, len(p))
 			for off, q := 0, p; len(q) > 0; off += l.Piece + l.Gap {
 				k := min(len(q), l.Piece)
@@ -114,11 +100,8 @@ func TestPlayersGetIntactBytesFromRecycledBlocks(t *testing.T) {
 			if msg.TypeID != chunk.TypeVideo || len(msg.Payload) < 13 {
 				continue
 			}
-			id := binary.BigEndian.Uint64(msg.Payload[5:13])
-			for _, c := range msg.Payload[13:] {
-				if c != byte(id*7+3) {
-					t.Fatalf("player %d: message %d (id %d) corrupted", j, msgs, id)
-				}
+			if id, ok := mediatest.ID(msg.Payload); !ok {
+				t.Fatalf("player %d: message %d (id %d) corrupted", j, msgs, id)
 			}
 		}
 		if msgs < 100 {
