@@ -12,17 +12,17 @@ import (
 	"time"
 
 	"github.com/rtmpedge/rtmpedge/conf"
+	"github.com/rtmpedge/rtmpedge/internal/freeport"
 	"github.com/rtmpedge/rtmpedge/loop"
 )
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 // startOrigin runs the real server in this process on a free port.

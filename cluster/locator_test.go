@@ -13,6 +13,7 @@ import (
 	"github.com/rtmpedge/rtmpedge/cluster"
 	"github.com/rtmpedge/rtmpedge/cluster/redisproc"
 	"github.com/rtmpedge/rtmpedge/cluster/resp"
+	"github.com/rtmpedge/rtmpedge/internal/freeport"
 )
 
 // startRedis runs a redis-server for the test, or skips when it is not
@@ -41,12 +42,10 @@ func origin(t *testing.T) string {
 // deadAddr is a loopback address whose port refuses connections.
 func deadAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
 	return addr
 }
 

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,6 +28,7 @@ import (
 	"time"
 
 	"github.com/rtmpedge/rtmpedge/bench"
+	"github.com/rtmpedge/rtmpedge/internal/freeport"
 )
 
 const dashboardFile = "grafana-rtmpedge.json"
@@ -545,17 +545,16 @@ func requireTool(t *testing.T, name string) string {
 }
 
 // freeAddrs returns n distinct loopback addresses that were free a moment
-// ago (all held open at once, so no two are the same).
+// ago.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		a, err := freeport.Addr()
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer l.Close()
-		addrs[i] = l.Addr().String()
+		addrs[i] = a
 	}
 	return addrs
 }

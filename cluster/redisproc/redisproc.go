@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rtmpedge/rtmpedge/internal/freeport"
 )
 
 // startWait bounds the wait for a started redis-server to accept connections.
@@ -69,7 +71,7 @@ type Server struct {
 // Start runs redis-server on a free loopback port with dir as its working
 // directory. It saves nothing (no RDB snapshots, no append-only file).
 func Start(dir string) (*Server, error) {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -170,15 +172,6 @@ func (s *Server) end(sig syscall.Signal, grace time.Duration) {
 func (s *Server) Restart() error {
 	s.Kill()
 	return s.start()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // lockedBuffer collects a process's output.
