@@ -202,13 +202,18 @@ type Hub struct {
 	refs    int // publishers and players holding the hub; guarded by the registry
 	players atomic.Int64
 
-	// Bit rate of what the publisher sends, measured over about a second of
-	// media timestamps.
+	// Bit rate of what the publisher sends (measureLocked): the sample
+	// being taken (rateBytes, rateMsgs since rateTS) and the last
+	// rateSamples taken, which BitRate and MessageRate average.
 	rateBytes int
+	rateMsgs  int
 	frameSize int // a running average of video packets' sizes (keyframes aside)
 	rateTS    uint32
 	rateSet   bool
+	samples   [rateSamples]rateSample
+	sampleN   int // samples taken, ever
 	bitrate   atomic.Int64
+	msgRate   atomic.Int64
 
 	notifyPublish, notifyUnpublish []byte
 
@@ -394,7 +399,7 @@ func (h *Hub) add(owner any, typeID uint8, ts uint32, m Media, payload []byte, m
 		*slot = append((*slot)[:0:0], payload...)
 	}
 	ts = h.mapTimestampLocked(m.Kind, ts)
-	h.measureLocked(ts, n)
+	h.measureLocked(ts, n, m)
 	h.bytesIn.Add(uint64(n))
 	if m.Kind == KindVideo {
 		h.frames.Add(1)
@@ -530,20 +535,52 @@ func (h *Hub) Restart(owner any) {
 	h.gopBytes = 0
 }
 
-// measureLocked updates the bit rate estimate with n bytes at ts.
-func (h *Hub) measureLocked(ts uint32, n int) {
+// A stream's bit rate is measured in samples of whole GOPs: a sample
+// ends at the first video keyframe a second or more of media after it
+// began (at any message for a stream without video, and after
+// maxSampleMs without a keyframe), and BitRate averages the last
+// rateSamples. A window of whole GOPs does not swing with how many
+// keyframes it holds: over the benchmark's stream (2 s GOPs), five
+// one-second samples ranged from 1.08 to 1.18 Mbit/s, five GOPs from 1.11
+// to 1.16.
+const (
+	rateSamples = 5
+	maxSampleMs = 10_000
+)
+
+// rateSample is one sample of a stream's media.
+type rateSample struct {
+	bytes, msgs int
+	ms          int32 // media time it spans
+}
+
+// measureLocked updates the bit rate estimate with a message of n bytes at
+// ts, of kind m.
+func (h *Hub) measureLocked(ts uint32, n int, m Media) {
 	d := int32(ts - h.rateTS)
-	if !h.rateSet || d < 0 {
-		h.rateTS, h.rateBytes, h.rateSet = ts, n, true
+	if !h.rateSet || d < -1000 {
+		// The first message, or the timestamps went back by more than
+		// interleaving explains: a new sample.
+		h.rateTS, h.rateBytes, h.rateMsgs, h.rateSet = ts, n, 1, true
 		return
 	}
-	h.rateBytes += n
-	if d >= 1000 {
-		rate := int64(h.rateBytes) * 8 * 1000 / int64(d)
-		h.bitrate.Store(rate)
-		h.rateTS, h.rateBytes = ts, 0
-		h.blockSize = blockSizeFor(rate, h.frameSize)
+	boundary := m.Kind == KindVideo && m.Keyframe && !m.SeqHeader || !h.hasVideo.Load()
+	if d < 1000 || !boundary && d < maxSampleMs {
+		h.rateBytes += n
+		h.rateMsgs++
+		return
 	}
+	// The sample ends before this message, which begins the next.
+	h.blockSize = blockSizeFor(int64(h.rateBytes)*8*1000/int64(d), h.frameSize)
+	h.samples[h.sampleN%rateSamples] = rateSample{bytes: h.rateBytes, msgs: h.rateMsgs, ms: d}
+	h.sampleN++
+	var bytes, msgs, ms int64
+	for _, s := range h.samples[:min(h.sampleN, rateSamples)] {
+		bytes, msgs, ms = bytes+int64(s.bytes), msgs+int64(s.msgs), ms+int64(s.ms)
+	}
+	h.bitrate.Store(bytes * 8 * 1000 / ms)
+	h.msgRate.Store(msgs * 1000 / ms)
+	h.rateTS, h.rateBytes, h.rateMsgs = ts, n, 1
 }
 
 // Blocks hold about an eighth of a second of a stream's media, between
@@ -678,9 +715,14 @@ func blockSizeFor(bitRate int64, frameSize int) int {
 	return size
 }
 
-// BitRate returns the stream's bit rate in bits per second as published
-// (0 until a second of media has arrived).
+// BitRate returns the stream's bit rate in bits per second as published,
+// over its last five GOPs or so (0 until the first sample is taken: a
+// GOP, and at least a second, of media).
 func (h *Hub) BitRate() int64 { return h.bitrate.Load() }
+
+// MessageRate returns the stream's messages (audio, video, data) per
+// second over the same seconds as BitRate.
+func (h *Hub) MessageRate() int64 { return h.msgRate.Load() }
 
 // AddPlayers counts players joining (n > 0) or leaving (n < 0) the stream.
 func (h *Hub) AddPlayers(n int) { h.players.Add(int64(n)) }

@@ -644,3 +644,51 @@ func TestBlockSizeFollowsBitRateAndFrames(t *testing.T) {
 		}
 	}
 }
+
+// The bit rate capacity admits players on is averaged over whole GOPs, so
+// it does not swing with how many keyframes a window of time holds.
+func TestBitRateAveragesWholeGOPs(t *testing.T) {
+	h, pub := publishedHub(t, "rate")
+	key := append([]byte{0x17, 1, 0, 0, 0}, make([]byte, 40_000)...)
+	inter := append([]byte{0x27, 1, 0, 0, 0}, make([]byte, 2_000)...)
+	audio := append([]byte{0xaf, 1}, make([]byte, 300)...)
+	// 2 s GOPs: 50 video frames 40 ms apart, 80 audio frames 25 ms apart,
+	// each sent after the video frame it precedes (as muxers interleave):
+	// the timestamps go back by up to 37 ms.
+	const gopMs = 2000
+	gopBytes := len(key) + 49*len(inter) + 80*len(audio)
+	wantRate := int64(gopBytes) * 8 * 1000 / gopMs
+	wantMsgs := int64(50+80) * 1000 / gopMs
+	lo, hi := wantRate, wantRate
+	a := 0
+	for gop := range 12 {
+		base := uint32(gop * gopMs)
+		for f := range 50 {
+			ts := base + uint32(f*40)
+			payload := inter
+			if f == 0 {
+				payload = key
+			}
+			if err := h.Append(pub, chunk.TypeVideo, ts, payload); err != nil {
+				t.Fatal(err)
+			}
+			for ; uint32(a*25+3) < ts; a++ {
+				if err := h.Append(pub, chunk.TypeAudio, uint32(a*25+3), audio); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if gop >= 6 { // five whole GOPs measured
+				lo, hi = min(lo, h.BitRate()), max(hi, h.BitRate())
+			}
+		}
+	}
+	// Every sample is a whole GOP: the average is the GOP's rate, at
+	// every point of the stream (a one-second sample holds a keyframe or
+	// not: five of them swing by ±5% here).
+	if lo*1000 < wantRate*995 || hi*1000 > wantRate*1005 {
+		t.Fatalf("bit rate ranged %d-%d bit/s, want %d ±0.5%%", lo, hi, wantRate)
+	}
+	if got := h.MessageRate(); got != wantMsgs {
+		t.Fatalf("message rate %d/s, want %d", got, wantMsgs)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -714,7 +715,7 @@ func TestBusyLinkHalvesPlayersWindows(t *testing.T) {
 	}
 	oldSlots := ft.g.slices
 
-	egress := int64(players) * ft.hub.BitRate()
+	egress := int64(players) * wireRate(ft.hub)
 	capacity := &ft.srv.config().Capacity
 	capacity.BusyLoad = 0.8
 	capacity.Link = conf.BitRate(egress * 10 / 7) // load 0.7
@@ -762,6 +763,8 @@ func TestBusyLinkHalvesPlayersWindows(t *testing.T) {
 		}
 	}
 
+	// The estimate followed the frames sent since.
+	egress = int64(players) * wireRate(ft.hub)
 	capacity.Link = conf.BitRate(egress * 10 / 8) // 0.8 x 0.9 = 0.72 < 0.8: still busy
 	ft.srv.updateBusy(time.Now().Add(30 * time.Second))
 	if !ft.srv.busy.Load() {
@@ -786,5 +789,36 @@ func TestBusyLinkHalvesPlayersWindows(t *testing.T) {
 	ft.srv.updateBusy(time.Now())
 	if ft.srv.busy.Load() {
 		t.Fatal("busy with busy_load 0")
+	}
+}
+
+// max_egress counts what players cost the link: the stream's bit rate with
+// its RTMP chunk headers, in Ethernet frames (4.6% more than the bytes).
+func TestMaxEgressCountsWireBytes(t *testing.T) {
+	const players = 10
+	ft := newFanoutTest(t, players, 350*time.Millisecond, 5*time.Second, 10*time.Second)
+	for i := range 25 * 8 { // eight 1 s GOPs
+		ft.frame(t, i)
+	}
+	media, msgs := ft.hub.BitRate(), ft.hub.MessageRate()
+	if media == 0 || msgs != 50 {
+		t.Fatalf("bit rate %d, %d messages/s; want > 0 and 50", media, msgs)
+	}
+	perPlayer := (media + msgs*12*8) * 1514 / 1448
+	if got := wireRate(ft.hub); got != perPlayer {
+		t.Fatalf("wire rate %d bit/s, want %d (%d bit/s of media)", got, perPlayer, media)
+	}
+	capacity := &ft.srv.config().Capacity
+	capacity.MaxEgress = conf.BitRate((players + 1) * perPlayer)
+	if limit := ft.srv.overCapacity(ft.hub); limit != "" {
+		t.Fatalf("an 11th player refused at exactly max_egress: %s", limit)
+	}
+	// Enough for 11 players' media, not for their frames on the wire.
+	capacity.MaxEgress = conf.BitRate((players + 1) * (media + perPlayer) / 2)
+	if limit := ft.srv.overCapacity(ft.hub); !strings.HasPrefix(limit, "max_egress") {
+		t.Fatalf("an 11th player over max_egress on the wire: %q, want a max_egress refusal", limit)
+	}
+	if got := ft.srv.egressEstimate(); got != players*perPlayer {
+		t.Fatalf("egress estimate %d, want %d", got, players*perPlayer)
 	}
 }

@@ -324,7 +324,7 @@ type Counters struct {
 	NotifyFailed   uint64
 	NotifyDropped  uint64
 	InflightBytes  int64 // held in partly received messages (max_inflight_bytes)
-	EgressEstimate int64 // bits per second: players x their stream's bit rate
+	EgressEstimate int64 // bits per second on the wire: players x their stream's bit rate with RTMP and TCP/IP headers
 	LinkBusy       bool  // capacity.busy_load reached: merged windows halved
 	Started        time.Time
 }

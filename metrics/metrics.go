@@ -67,7 +67,7 @@ func (c *collector) write(e *expo) {
 	e.family(ns+"start_time_seconds", gauge, "When the server started, in Unix seconds.").sample(float64(cnt.Started.UnixNano()) / 1e9)
 	e.family(ns+"upstreams", gauge, "Edge upstream connections (one per pulled stream).").sample(float64(cnt.Upstreams))
 	e.family(ns+"inflight_bytes", gauge, "Bytes held in partly received messages (bounded by max_inflight_bytes).").sample(float64(cnt.InflightBytes))
-	e.family(ns+"egress_estimate_bytes_per_second", gauge, "Egress as capacity sees it: players x their stream's bit rate, in bytes per second.").sample(float64(cnt.EgressEstimate) / 8)
+	e.family(ns+"egress_estimate_bytes_per_second", gauge, "Egress on the wire as capacity sees it: players x their stream's bit rate with RTMP and TCP/IP headers, in bytes per second.").sample(float64(cnt.EgressEstimate) / 8)
 	busy := 0.0
 	if cnt.LinkBusy {
 		busy = 1
