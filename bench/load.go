@@ -157,7 +157,7 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	var lastBytes int64
+	var lastBytes, lastStalls int64
 	var windowStart time.Time
 	var windowBytes int64
 	var usage0, self0 Usage
@@ -205,9 +205,11 @@ func RunLoad(ctx context.Context, cfg LoadConfig) Result {
 				if s.Refused > 0 {
 					refused = fmt.Sprintf(" refused=%d", s.Refused)
 				}
-				fmt.Fprintf(cfg.Progress, "%6.1fs alive=%d connecting=%d failed=%d%s %.1f Mbit/s lag p50=%.0fms p99=%.0fms stalls=%d\n",
-					s.T, s.Alive, s.Connecting, s.Failed, refused, s.Mbps, s.LagP50, s.LagP99, s.Stalls)
+				// Stalls since the start, and in this interval.
+				fmt.Fprintf(cfg.Progress, "%6.1fs alive=%d connecting=%d failed=%d%s %.1f Mbit/s lag p50=%.0fms p99=%.0fms stalls=%d (+%d)\n",
+					s.T, s.Alive, s.Connecting, s.Failed, refused, s.Mbps, s.LagP50, s.LagP99, s.Stalls, s.Stalls-lastStalls)
 			}
+			lastStalls = s.Stalls
 			mu.Lock()
 			// Players that never get an answer (an overloaded server or
 			// link) must not hold the window back for ever.
