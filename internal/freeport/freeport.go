@@ -6,10 +6,11 @@
 // kernel may give it to any outgoing connection or to another "port 0"
 // listener (our own server opens one for gnet at start). Ports handed out
 // here lie below the ephemeral range, where the kernel never picks on its
-// own; each process walks its own stretch of them from an offset derived
-// from its PID, so test binaries running side by side do not race for the
-// same port; and a port is checked with a bind that any socket on it,
-// TIME_WAIT included, makes fail.
+// own; the processes of a machine walk them in one sequence, kept in a
+// file under the temporary directory and taken under flock, so that test
+// binaries running side by side never hand out the same port; and a port
+// is checked with a bind that any socket on it, TIME_WAIT included, makes
+// fail.
 package freeport
 
 import (
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,9 +29,13 @@ import (
 // services that expect fixed ports.
 const lowest = 20000
 
+// sequenceFile holds the next port to try, shared by the processes of a
+// machine.
+const sequenceFile = "rtmpedge-freeport"
+
 var (
 	mu   sync.Mutex
-	next int // the next port to try; 0 before the first call
+	next int // this process's next port when the shared file is unusable; 0 before the first
 )
 
 // Addr returns a loopback address "127.0.0.1:port" that no socket used a
@@ -50,21 +56,60 @@ func Port() (int, error) {
 	if hi-lo < 1000 {
 		return kernelPort() // no room below the ephemeral range: the old way
 	}
-	span := hi - lo
-	if next == 0 {
-		next = lo + (os.Getpid()*7919)%span
-	}
-	for range span {
-		port := next
-		next++
-		if next >= hi {
-			next = lo
-		}
-		if unused(port) {
+	for range hi - lo {
+		if port := candidate(lo, hi); unused(port) {
 			return port, nil
 		}
 	}
 	return 0, fmt.Errorf("no free loopback port in %d-%d", lo, hi-1)
+}
+
+// candidate returns the next port of the machine's sequence in [lo, hi),
+// or of this process's own when the shared file cannot be used (a stretch
+// starting at an offset derived from its PID).
+func candidate(lo, hi int) int {
+	if port, err := sharedNext(lo, hi); err == nil {
+		return port
+	}
+	if next == 0 {
+		next = lo + (os.Getpid()*7919)%(hi-lo)
+	}
+	port := next
+	if next++; next >= hi {
+		next = lo
+	}
+	return port
+}
+
+// sharedNext takes the next port from the sequence file, under an
+// exclusive flock.
+func sharedNext(lo, hi int) (int, error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), sequenceFile), os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return 0, err
+	}
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	b := make([]byte, 16)
+	n, _ := f.ReadAt(b, 0)
+	port, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	if err != nil || port < lo || port >= hi {
+		port = lo + (os.Getpid()*7919)%(hi-lo) // a new or foreign file
+	}
+	following := port + 1
+	if following >= hi {
+		following = lo
+	}
+	if err := f.Truncate(0); err != nil {
+		return 0, err
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(following)+"\n"), 0); err != nil {
+		return 0, err
+	}
+	return port, nil
 }
 
 // ephemeralLow is the first port of the kernel's ephemeral range.
