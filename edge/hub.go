@@ -548,6 +548,12 @@ const (
 	maxSampleMs = 10_000
 )
 
+// sampleBoundary reports whether a message of kind m may begin a new
+// sample: a video keyframe, or any message of a stream without video.
+func sampleBoundary(m Media, hasVideo bool) bool {
+	return m.Kind == KindVideo && m.Keyframe && !m.SeqHeader || !hasVideo
+}
+
 // rateSample is one sample of a stream's media.
 type rateSample struct {
 	bytes, msgs int
@@ -564,8 +570,7 @@ func (h *Hub) measureLocked(ts uint32, n int, m Media) {
 		h.rateTS, h.rateBytes, h.rateMsgs, h.rateSet = ts, n, 1, true
 		return
 	}
-	boundary := m.Kind == KindVideo && m.Keyframe && !m.SeqHeader || !h.hasVideo.Load()
-	if d < 1000 || !boundary && d < maxSampleMs {
+	if d < 1000 || d < maxSampleMs && !sampleBoundary(m, h.hasVideo.Load()) {
 		h.rateBytes += n
 		h.rateMsgs++
 		return

@@ -55,9 +55,9 @@ func wireRate(h *edge.Hub) int64 {
 }
 
 // busyHysteresis: a busy box stops being busy below this share of
-// capacity.busy_load, so that an estimate hovering at the threshold (bit
-// rates measured over a second swing with keyframes) does not switch the
-// windows back and forth.
+// capacity.busy_load, so that an estimate hovering at the threshold
+// (players joining and leaving, bit rates moving from GOP to GOP) does not
+// switch the windows back and forth.
 const busyHysteresis = 0.9
 
 // How recent a stalled write must be for the box to become busy, and to

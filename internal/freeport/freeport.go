@@ -72,7 +72,7 @@ func candidate(lo, hi int) int {
 		return port
 	}
 	if next == 0 {
-		next = lo + (os.Getpid()*7919)%(hi-lo)
+		next = start(lo, hi)
 	}
 	port := next
 	if next++; next >= hi {
@@ -80,6 +80,10 @@ func candidate(lo, hi int) int {
 	}
 	return port
 }
+
+// start is where a sequence begins in [lo, hi): an offset derived from the
+// process's PID, so that sequences begun apart seldom meet.
+func start(lo, hi int) int { return lo + os.Getpid()*7919%(hi-lo) }
 
 // sharedNext takes the next port from the sequence file, under an
 // exclusive flock.
@@ -97,7 +101,7 @@ func sharedNext(lo, hi int) (int, error) {
 	n, _ := f.ReadAt(b, 0)
 	port, err := strconv.Atoi(strings.TrimSpace(string(b[:n])))
 	if err != nil || port < lo || port >= hi {
-		port = lo + (os.Getpid()*7919)%(hi-lo) // a new or foreign file
+		port = start(lo, hi) // a new or foreign file
 	}
 	following := port + 1
 	if following >= hi {
